@@ -1,0 +1,53 @@
+"""Datasets: long-tailed CIFAR-10/100, iNaturalist 2017/2018 file lists, synthetic data (SPEC 1).
+
+Image datasets are built by name from :data:`DATASETS` and return a :class:`LongTailedData`::
+
+    data = DATASETS.build("cifar10_lt", root="data", imbalance_factor=100, val_per_class=100)
+
+iNaturalist returns a file list instead (:func:`load_inaturalist`), its images being too many for memory.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..registry import Registry
+from .bundle import ImageSplit, LongTailedData, channel_stats, indices_hash
+from .cifar import download_cifar, load_cifar_lt, read_cifar, read_cifar_pickle
+from .errors import DatasetError
+from .image_folder import read_image_folder
+from .inaturalist import FileListDataset, FileListSplit, load_inaturalist
+from .longtail import FullData, make_long_tailed
+from .profiles import counts, select_subset, split_validation
+from .synthetic import (make_images, make_split, make_synthetic_lt, write_cifar_pickle, write_image_folder,
+                        write_inaturalist_fixture)
+
+DATASETS = Registry("dataset")
+
+
+@DATASETS.register("cifar10_lt")
+def cifar10_lt(root: str | os.PathLike[str], **params: Any) -> LongTailedData:
+    """CIFAR-10-LT from ``root``; ``params`` as :func:`load_cifar_lt`."""
+    return load_cifar_lt(root, "cifar10", **params)
+
+
+@DATASETS.register("cifar100_lt")
+def cifar100_lt(root: str | os.PathLike[str], **params: Any) -> LongTailedData:
+    """CIFAR-100-LT from ``root``; ``params`` as :func:`load_cifar_lt`."""
+    return load_cifar_lt(root, "cifar100", **params)
+
+
+@DATASETS.register("synthetic_lt")
+def synthetic_lt(root: str | os.PathLike[str] | None = None, **params: Any) -> LongTailedData:
+    """Synthetic long-tailed data in memory; ``root`` is accepted for a uniform call and not used."""
+    return make_synthetic_lt(**params)
+
+
+__all__ = [
+    "DATASETS", "DatasetError", "FileListDataset", "FileListSplit", "FullData", "ImageSplit",
+    "LongTailedData", "channel_stats", "counts", "download_cifar", "indices_hash", "load_cifar_lt",
+    "load_inaturalist", "make_images", "make_long_tailed", "make_split", "make_synthetic_lt",
+    "read_cifar", "read_cifar_pickle", "read_image_folder", "select_subset", "split_validation",
+    "write_cifar_pickle", "write_image_folder", "write_inaturalist_fixture",
+]

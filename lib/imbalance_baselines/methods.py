@@ -1,0 +1,198 @@
+"""The methods of the study by display name: each is a run recipe (loss, sampler, head, mix-up).
+
+A method turns the study's schedule and hyper-parameters into the fields of a ``RunSpec``. Deferred
+switches follow the schedule: DRW and DRS switch at the first learning-rate milestone (epoch 160 of
+200 in the protocol, Cao et al. 2019), and mix-up fine-tuning (He et al. 2019; Bag of Tricks) turns
+mix-up off at that same epoch. Adding a method is one ``@method(...)`` function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .registry import Registry
+from .train.spec import RunSpec, TrainConfig
+
+METHODS = Registry("method")
+
+# Hyper-parameters the recipes read, with their defaults (each notebook may override them).
+DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
+    "beta": 0.9999,          # class-balanced loss (Cui et al. 2019)
+    "gamma": 1.0,            # focal loss (Lin et al. 2017)
+    "tau": 1.0,              # logit adjustment (Menon et al. 2021)
+    "mixup_alpha": 1.0,      # Beta(alpha, alpha) of mix-up (Bag of Tricks: 1.0)
+    "manifold_point": "pool",  # where manifold mix-up mixes (Bag of Tricks: the pooled feature)
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named recipe: ``fields(config, hyperparameters)`` gives the RunSpec fields."""
+
+    name: str
+    family: str
+    paper: str
+    fields: Callable[[TrainConfig, Mapping[str, Any]], dict[str, Any]]
+
+    def run(self, config: TrainConfig, seed: int = 0,
+            hyperparameters: Mapping[str, Any] | None = None, name: str | None = None) -> RunSpec:
+        hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
+        return RunSpec(name=name or self.name, seed=seed, **self.fields(config, hp))
+
+
+def method(name: str, family: str, paper: str) -> Callable:
+    def register(fields: Callable[[TrainConfig, Mapping[str, Any]], dict[str, Any]]) -> Method:
+        entry = Method(name, family, paper, fields)
+        METHODS.register(name)(entry)
+        return entry
+
+    return register
+
+
+def switch_epoch(config: TrainConfig) -> int:
+    """Epoch where deferred methods switch: the first lr milestone (160 of 200), else 80% of epochs."""
+    return config.milestones[0] if config.milestones else int(0.8 * config.epochs)
+
+
+def methods_of(family: str) -> list[str]:
+    """Method names of one family, in registration order."""
+    return [name for name, entry in METHODS._entries.items() if entry.family == family]
+
+
+NORMED = {"model_params": {"head": "cosine", "head_params": {"scale": 1.0}}}  # LDAM's normalised layer
+
+
+# --- re-weighting (losses) -----------------------------------------------------------------------
+@method("CE", "reweighting", "softmax cross-entropy baseline")
+def _ce(config, hp):
+    return {"loss": "ce"}
+
+
+@method("Sigmoid CE", "reweighting", "Cui et al. 2019, Sec. 4 (sigmoid baseline)")
+def _sigmoid(config, hp):
+    return {"loss": "sigmoid_ce"}
+
+
+@method("Focal", "reweighting", "Lin et al. 2017, Eq. 5 (sigmoid form as Cui et al. 2019)")
+def _focal(config, hp):
+    return {"loss": "focal", "loss_params": {"gamma": hp["gamma"]}}
+
+
+@method("CB Softmax", "reweighting", "Cui et al. 2019, Eq. 9")
+def _cb_ce(config, hp):
+    return {"loss": "cb_ce", "loss_params": {"beta": hp["beta"]}}
+
+
+@method("CB Sigmoid", "reweighting", "Cui et al. 2019, Eq. 10")
+def _cb_sigmoid(config, hp):
+    return {"loss": "cb_sigmoid", "loss_params": {"beta": hp["beta"]}}
+
+
+@method("CB Focal", "reweighting", "Cui et al. 2019, Eq. 12")
+def _cb_focal(config, hp):
+    return {"loss": "cb_focal", "loss_params": {"beta": hp["beta"], "gamma": hp["gamma"]}}
+
+
+@method("Cost-sensitive CE", "reweighting", "Bag of Tricks (Zhang et al. 2021), weights min n / n_c")
+def _cost_sensitive(config, hp):
+    return {"loss": "cost_sensitive_ce"}
+
+
+@method("LDAM", "reweighting", "Cao et al. 2019, Eq. 13, normalised last layer, s = 30")
+def _ldam(config, hp):
+    return {"loss": "ldam", **NORMED}
+
+
+@method("LDAM-DRW", "reweighting", "Cao et al. 2019, Alg. 1 (DRW at the first lr decay)")
+def _ldam_drw(config, hp):
+    return {"loss": "ldam_drw", "loss_params": {"drw_epoch": switch_epoch(config)}, **NORMED}
+
+
+@method("CE-DRW", "reweighting", "Cao et al. 2019, Sec. 3.3 (DRW with CE)")
+def _ce_drw(config, hp):
+    return {"loss": "ce_drw", "loss_params": {"drw_epoch": switch_epoch(config)}}
+
+
+@method("Balanced Softmax", "reweighting", "Ren et al. 2020, Eq. 4")
+def _balanced_softmax(config, hp):
+    return {"loss": "balanced_softmax"}
+
+
+@method("Logit-adjusted loss", "reweighting", "Menon et al. 2021, Eq. 10")
+def _logit_adjusted(config, hp):
+    return {"loss": "logit_adjusted", "loss_params": {"tau": hp["tau"]}}
+
+
+# --- re-sampling ---------------------------------------------------------------------------------
+@method("Over-sampling", "resampling", "random over-sampling to n_max (Buda et al. 2018)")
+def _over(config, hp):
+    return {"sampler": "oversample"}
+
+
+@method("Under-sampling", "resampling", "random under-sampling to n_min (Buda et al. 2018)")
+def _under(config, hp):
+    return {"sampler": "undersample"}
+
+
+@method("Class-balanced sampling", "resampling", "Kang et al. 2020, Eq. 1 with q = 0")
+def _class_balanced(config, hp):
+    return {"sampler": "class_balanced"}
+
+
+@method("Square-root sampling", "resampling", "Kang et al. 2020, Eq. 1 with q = 1/2")
+def _square_root(config, hp):
+    return {"sampler": "square_root"}
+
+
+@method("Progressively-balanced sampling", "resampling", "Kang et al. 2020, Eq. 2")
+def _progressive(config, hp):
+    return {"sampler": "progressive", "sampler_params": {"total_epochs": config.epochs}}
+
+
+@method("Class-aware sampling", "resampling", "Shen et al. 2016 (k = 4 per class visit)")
+def _class_aware(config, hp):
+    return {"sampler": "class_aware"}
+
+
+@method("CE-DRS", "resampling", "Cao et al. 2019, Sec. 3.3 (deferred class-balanced re-sampling)")
+def _ce_drs(config, hp):
+    return {"sampler": "drs", "sampler_params": {"start_epoch": switch_epoch(config),
+                                                 "then": "class_balanced"}}
+
+
+# --- mix-up --------------------------------------------------------------------------------------
+def _mixup(hp: Mapping[str, Any], point: str, fine_tune: bool, config: TrainConfig) -> dict[str, Any]:
+    return {"alpha": hp["mixup_alpha"], "point": point,
+            "stop_epoch": switch_epoch(config) if fine_tune else None}
+
+
+@method("Input mix-up", "mixup", "Zhang et al. 2018, Eq. 1")
+def _input_mixup(config, hp):
+    return {"mixup": _mixup(hp, "input", False, config)}
+
+
+@method("Input mix-up + FT", "mixup", "Zhang et al. 2018; fine-tuning without mix-up, He et al. 2019")
+def _input_mixup_ft(config, hp):
+    return {"mixup": _mixup(hp, "input", True, config)}
+
+
+@method("Manifold mix-up", "mixup", "Verma et al. 2019, Eq. 2")
+def _manifold(config, hp):
+    return {"mixup": _mixup(hp, hp["manifold_point"], False, config)}
+
+
+@method("Manifold mix-up + FT", "mixup", "Verma et al. 2019; fine-tuning, He et al. 2019")
+def _manifold_ft(config, hp):
+    return {"mixup": _mixup(hp, hp["manifold_point"], True, config)}
+
+
+@method("Input mix-up + Balanced Softmax", "mixup", "Zhang et al. 2018 with Ren et al. 2020")
+def _input_mixup_bs(config, hp):
+    return {"loss": "balanced_softmax", "mixup": _mixup(hp, "input", False, config)}
+
+
+@method("Manifold mix-up + Balanced Softmax", "mixup", "Verma et al. 2019 with Ren et al. 2020")
+def _manifold_bs(config, hp):
+    return {"loss": "balanced_softmax", "mixup": _mixup(hp, hp["manifold_point"], False, config)}

@@ -1,0 +1,23 @@
+"""Networks by name: the CIFAR ResNet-32 and torchvision ImageNet-style backbones.
+
+Every model has ``features(x, mix_point=None, mix_fn=None) -> [B, feature_dim]``,
+``classifier`` (its head), ``feature_dim``, and ``forward(x, mix_point=None, mix_fn=None) -> logits``.
+Built as ``MODELS.build(name, num_classes=C, head="linear"|"cosine", head_params={...})``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ..registry import Registry
+from .heads import CosineClassifier, make_head
+from .resnet_cifar import MIX_POINTS, ResNetCifar
+from .torchvision_models import TorchvisionBackbone
+
+MODELS = Registry("model")
+MODELS.register("resnet32")(partial(ResNetCifar, blocks_per_stage=5))
+MODELS.register("resnet8")(partial(ResNetCifar, blocks_per_stage=1))  # smoke runs and tests
+for _arch in ("resnet50", "resnet152", "resnext50_32x4d"):
+    MODELS.register(_arch)(partial(TorchvisionBackbone, _arch))
+
+__all__ = ["MODELS", "MIX_POINTS", "CosineClassifier", "ResNetCifar", "TorchvisionBackbone", "make_head"]

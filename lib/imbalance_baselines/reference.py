@@ -1,0 +1,93 @@
+"""Long paper-protocol runs, one study after another, resumable on any machine (issue 8).
+
+    python -m imbalance_baselines.reference params/cpu-reference.yaml --data-dir data --threads 1
+
+reads a campaign file (a list of studies: dataset, methods, seeds) and trains each study with the
+results cache of ``study.run_methods``: finished runs are loaded, an interrupted study resumes from
+its checkpoint in ``<results_dir>/checkpoints/`` (commit that folder to continue on another
+machine). One log line per epoch goes to ``<results_dir>/log.txt``. ``make reproduce
+PROFILE=cpu-reference`` starts this detached with ``nohup``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import ConfigError, check_keys, read_params, train_config
+from .methods import DEFAULT_HYPERPARAMETERS, METHODS
+from .study import load_data, run_methods
+
+CAMPAIGN_KEYS = {"results_dir": "results/cpu-reference", "train": {}, "hyperparameters": {},
+                 "device": "auto", "studies": []}
+STUDY_KEYS = {"name": "", "dataset": {}, "methods": [], "seeds": [0], "keep_weights": [],
+              "hyperparameters": {}}
+
+
+def validate_campaign(path: Path, campaign: dict[str, Any]) -> None:
+    """Every key of the campaign and of each study, before anything is trained."""
+    check_keys(str(path), campaign, CAMPAIGN_KEYS)
+    train_config(str(path), campaign.get("train", {}))
+    check_keys(f"{path}: hyperparameters", campaign.get("hyperparameters", {}), DEFAULT_HYPERPARAMETERS)
+    if not campaign.get("studies"):
+        raise ConfigError(f"{path}: studies is empty; allowed: a list of studies")
+    for index, study in enumerate(campaign["studies"]):
+        where = f"{path}: studies[{index}]"
+        check_keys(where, study, STUDY_KEYS)
+        if "name" not in study.get("dataset", {}):
+            raise ConfigError(f"{where}: dataset needs a name (e.g. cifar10_lt)")
+        for entry in study["methods"]:
+            name = entry if isinstance(entry, str) else entry.get("method")
+            if name not in METHODS:
+                raise ConfigError(f"{where}: unknown method {name!r}; allowed: {', '.join(METHODS)}")
+            if isinstance(entry, dict):
+                check_keys(f"{where}: {name}", entry, {"method": "", "name": "", "hyperparameters": {}})
+                check_keys(f"{where}: {name}: hyperparameters", entry.get("hyperparameters", {}),
+                           DEFAULT_HYPERPARAMETERS)
+
+
+def run_campaign(path: str | Path, data_dir: str | Path, progress: bool = False) -> None:
+    """Train every study of the campaign file in order (finished ones are cache hits)."""
+    path = Path(path)
+    campaign = read_params(path)
+    validate_campaign(path, campaign)
+    results_dir = Path(campaign.get("results_dir", CAMPAIGN_KEYS["results_dir"]))
+    for study in campaign["studies"]:
+        data = load_data(study["dataset"], data_dir)
+        config = train_config(str(path), campaign.get("train", {}), len(data.train))
+        logging.getLogger("imbalance_baselines").info("study %s: %s", study.get("name", ""),
+                                                       [m if isinstance(m, str) else m["method"]
+                                                        for m in study["methods"]])
+        run_methods(study["methods"], data, config, results_dir / study["dataset"]["name"],
+                    study.get("seeds", [0]),
+                    {**campaign.get("hyperparameters", {}), **study.get("hyperparameters", {})},
+                    campaign.get("device", "auto"), study.get("keep_weights", []), progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("campaign", type=Path)
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1 leaves the other core of a 2-core machine free)")
+    parser.add_argument("--log", type=Path, default=None, help="log file (default: stderr)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    handler = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stderr)
+    logging.basicConfig(level=logging.INFO, handlers=[handler],
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        run_campaign(args.campaign, args.data_dir)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The face the notebooks call: validated runs -> cached or freshly trained results.
+
+Every run's result lives in its own folder ``<results_dir>/runs/<name>-<key>/`` where ``key`` hashes
+the run's parameters (not its display name), the dataset identity, the training schedule and the
+training-code version. A finished run is loaded, never trained again; runs still missing are trained
+together in one pass (``train.engine``), checkpointing to ``<results_dir>/checkpoints/`` so that an
+interrupted study resumes, on this machine or another, with the same call. Results are written
+atomically: a crash never leaves a result that counts as done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import __version__
+from .data.augment import BatchAugment
+from .data.bundle import LongTailedData
+from .evaluate import classification_report, predict_logits
+from .train.checkpoint import load_torch, save_json_atomic, save_torch_atomic
+from .train.engine import RunOutcome, study_key, train
+from .train.precision import resolve_precision
+from .train.spec import TRAINING_CODE_VERSION, RunSpec, TrainConfig, short_hash
+
+RESULT_SCHEMA = 1
+log = logging.getLogger("imbalance_baselines.study")
+
+
+@dataclass
+class RunResult:
+    """A finished run as stored on disk: parameters, metrics, history; ``model`` when kept."""
+
+    name: str
+    folder: Path
+    record: dict[str, Any]
+
+    @property
+    def test(self) -> dict[str, Any]:
+        return self.record["test"]
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.record["history"]
+
+    def load_model(self) -> torch.nn.Module:
+        """The final network (only for runs trained with ``keep_weights``)."""
+        from .models import MODELS  # models sit above data/evaluate; imported on use
+
+        path = self.folder / "model.pt"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: weights of run {self.name!r} were not kept")
+        spec = self.record["run"]
+        model = MODELS.build(spec["model"], num_classes=len(self.record["data"]["train_counts"]),
+                             **spec["model_params"])
+        model.load_state_dict(load_torch(path))
+        return model.eval()
+
+
+def run_key(run: RunSpec, data: LongTailedData, config: TrainConfig) -> str:
+    """The cache key of one run (its display name excluded)."""
+    return short_hash([run.key(), data.key(), config.training_dict(), TRAINING_CODE_VERSION])
+
+
+def run_folder(results_dir: Path, run: RunSpec, data: LongTailedData, config: TrainConfig) -> Path:
+    """``runs/<name>-<key>``; a result stored under another display name with the same key is reused."""
+    key = run_key(run, data, config)
+    existing = sorted((results_dir / "runs").glob(f"*-{key}"))
+    if existing:
+        return existing[0]
+    slug = re.sub(r"[^A-Za-z0-9_.+-]+", "_", run.name).strip("_") or "run"
+    return results_dir / "runs" / f"{slug}-{key}"
+
+
+def load_result(folder: Path) -> RunResult | None:
+    """The stored result in ``folder``, or None when missing or unreadable (never half-trusted).
+
+    A failed run (non-finite loss) is a result too: training it again would fail the same way.
+    """
+    path = folder / "result.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("schema") != RESULT_SCHEMA or record.get("status") not in ("finished", "failed"):
+        return None
+    return RunResult(record["name"], folder, record)
+
+
+def run_study(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
+              results_dir: str | Path, device: str = "cpu", keep_weights: bool | list[str] = False,
+              progress: bool = True) -> dict[str, RunResult]:
+    """Results of every run, training (in one pass) only those not already in the cache."""
+    results_dir = Path(results_dir)
+    folders = {run.name: run_folder(results_dir, run, data, config) for run in runs}
+    results = {run.name: load_result(folders[run.name]) for run in runs}
+    missing = [run for run in runs if results[run.name] is None]
+    for run in runs:  # the caller's display name, whatever name the cached copy was stored under
+        if results[run.name] is not None:
+            results[run.name].name = run.name
+    if missing:
+        log.info("training %d of %d runs: %s", len(missing), len(runs), [r.name for r in missing])
+        checkpoint = results_dir / "checkpoints" / f"{study_key(missing, data, config)}.pt"
+        started = time.time()
+        outcomes = train(missing, data, config, device, checkpoint_path=checkpoint, progress=progress)
+        for run in missing:
+            keep = keep_weights if isinstance(keep_weights, bool) else run.name in keep_weights
+            results[run.name] = _store(outcomes[run.name], folders[run.name], data, config, device,
+                                       keep, started)
+        checkpoint.unlink(missing_ok=True)
+    return results  # type: ignore[return-value]
+
+
+def _store(outcome: RunOutcome, folder: Path, data: LongTailedData, config: TrainConfig,
+           device: str, keep_weights: bool, started: float) -> RunResult:
+    record: dict[str, Any] = {
+        "schema": RESULT_SCHEMA, "name": outcome.spec.name, "run": outcome.spec.to_dict(),
+        "config": config.to_dict(), "data": {**data.identity, "train_counts": data.class_counts,
+                                             "name": data.name},
+        "history": outcome.history, "environment": _environment(), "training": outcome.info,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if outcome.error is not None:
+        record.update(status="failed", error=outcome.error)
+        save_json_atomic(record, folder / "result.json")
+        log.error(outcome.error)
+        return load_result(folder)
+    precision = resolve_precision(config.precision, torch.device(device))
+    normalize = BatchAugment(data.mean, data.std).normalize
+    for split_name in ("test", "val"):
+        split = getattr(data, split_name)
+        if split is None:
+            continue
+        logits = predict_logits(outcome.model, split.images, normalize, device, precision,
+                                channels_last=False)
+        record[split_name] = classification_report(logits, split.labels, data.class_counts)
+    if keep_weights:
+        save_torch_atomic(outcome.model.state_dict(), folder / "model.pt")
+    record["status"] = "finished"
+    save_json_atomic(record, folder / "result.json")  # last: its presence means done
+    return load_result(folder)  # exactly what a later cache hit returns
+
+
+def _environment() -> dict[str, Any]:
+    import numpy
+
+    return {"imbalance_baselines": __version__, "torch": torch.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "processor": platform.processor() or platform.machine()}
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> "cuda" when a GPU is present, else "cpu"."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def load_data(dataset: dict[str, Any], data_dir: str | Path) -> LongTailedData:
+    """A dataset from its parameters ``{"name": ..., **loader params}`` (see ``data.DATASETS``)."""
+    from .data import DATASETS
+
+    params = dict(dataset)
+    name = params.pop("name")
+    return DATASETS.build(name, root=data_dir, **params)
+
+
+def run_methods(methods: list[str | dict[str, Any]], data: LongTailedData, config: TrainConfig,
+                results_dir: str | Path, seeds: list[int] = (0,),
+                hyperparameters: dict[str, Any] | None = None, device: str = "auto",
+                keep_weights: list[str] = (), progress: bool = True) -> dict[tuple[str, int], RunResult]:
+    """Train (or load) every method x seed as one study; results keyed by (display name, seed).
+
+    A method is a name from ``methods.METHODS`` or ``{"method": name, "name": display name,
+    "hyperparameters": {...}}`` for a variant with its own settings.
+    """
+    from .methods import METHODS
+
+    runs, keys, keep = [], [], []
+    for entry in methods:
+        entry = {"method": entry} if isinstance(entry, str) else entry
+        display = entry.get("name", entry["method"])
+        hp = {**(hyperparameters or {}), **entry.get("hyperparameters", {})}
+        for seed in seeds:
+            run = METHODS.get(entry["method"]).run(config, seed, hp, name=f"{display} [seed {seed}]")
+            runs.append(run)
+            keys.append((display, seed))
+            if display in keep_weights:
+                keep.append(run.name)
+    results = run_study(runs, data, config, results_dir, resolve_device(device), keep, progress)
+    return {key: results[run.name] for key, run in zip(keys, runs)}

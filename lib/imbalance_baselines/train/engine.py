@@ -1,0 +1,276 @@
+"""The training engine: every run of a study trained in one pass over the epochs.
+
+Per epoch, runs are grouped by what they compute (``groups``). Groups whose batches are the same
+(same seed, same sampler draw) share one *stream*: each step's images are indexed and augmented once
+on the device and fed to every group of the stream. Each group has its own model, optimiser,
+loss and mix-up draws. All randomness is derived from (run seed, epoch, purpose) (``seeding``), so a
+run's result equals training it alone, and a study resumed from a checkpoint at an epoch boundary
+reaches bit-identical weights on the CPU.
+
+Protocol (SPEC 7): SGD with momentum, per-epoch linear warm-up, step or cosine decay; the test set
+is only *reported* (every ``eval_every`` epochs and at the last epoch), never used for a choice.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data.augment import BatchAugment
+from ..data.bundle import LongTailedData
+from ..evaluate import predict_logits, top_k_accuracy
+from .checkpoint import load_torch, save_torch_atomic
+from .groups import Group, RunState, build_model, initial_groups, make_optimizer
+from .precision import machine_description, resolve_precision
+from .schedule import learning_rate
+from .seeding import generator
+from .spec import TRAINING_CODE_VERSION, RunSpec, TrainConfig, short_hash
+
+log = logging.getLogger("imbalance_baselines.train")
+
+
+@dataclass
+class RunOutcome:
+    """A trained run: its final model (on the CPU), per-epoch history, and error if it stopped."""
+
+    spec: RunSpec
+    model: nn.Module | None
+    history: list[dict[str, Any]]
+    error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def study_key(runs: list[RunSpec], data: LongTailedData, config: TrainConfig) -> str:
+    """Hash of everything a study's results depend on (runs, data identity, schedule, code)."""
+    return short_hash([[r.to_dict() for r in runs], data.key(), config.training_dict(),
+                       TRAINING_CODE_VERSION])
+
+
+def _validate(runs: list[RunSpec], data: LongTailedData, config: TrainConfig) -> None:
+    if not runs:
+        raise ValueError("runs: the study has no runs; allowed: at least one RunSpec")
+    names = [run.name for run in runs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"runs: duplicate run names {duplicates}; every run needs its own name")
+    config.validate(len(data.train))
+
+
+class _Stream:
+    """The groups fed by one draw sequence during an epoch."""
+
+    def __init__(self, lead: RunState, epoch: int) -> None:
+        self.indices = lead.sampler.indices(epoch)
+        self.augment_generator = generator(lead.spec.seed, epoch, "augment", lead.stream_key(epoch))
+        self.groups: list[Group] = []
+
+
+def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
+          device: str | torch.device = "cpu", checkpoint_path: str | Path | None = None,
+          progress: bool = True) -> dict[str, RunOutcome]:
+    """Train every run of a study in one pass; resume from ``checkpoint_path`` if it exists.
+
+    Returns the outcome of each run by name. A run whose loss becomes NaN or infinite stops with an
+    error naming run, epoch and batch; the other runs go on.
+    """
+    _validate(runs, data, config)
+    device = torch.device(device)
+    precision = resolve_precision(config.precision, device)
+    key = study_key(runs, data, config)
+    class_counts = data.class_counts
+    states = [RunState.build(spec, data.train.labels, class_counts) for spec in runs]
+    by_name = {state.spec.name: state for state in states}
+    augment = BatchAugment(data.mean, data.std)
+    images = data.train.images.to(device)
+    labels = data.train.labels.to(device)
+
+    start_epoch, groups, stretches = 0, None, []
+    if checkpoint_path is not None and Path(checkpoint_path).exists():
+        start_epoch, groups, stretches = _restore(load_torch(checkpoint_path), key, by_name,
+                                                  data.num_classes, device, config)
+    if groups is None:
+        groups = initial_groups(states, data.num_classes, device, config)
+    stretch = {**machine_description(device), "precision": precision, "from_epoch": start_epoch,
+               "seconds": 0.0}
+    stretches.append(stretch)
+
+    bar = tqdm(total=_total_steps(states, start_epoch, config, len(data.train)),
+               disable=not progress, desc="train", unit="step", mininterval=2.0)
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        groups = [part for group in groups if group.runs[0].error is None
+                  for part in group.split(epoch, config)]
+        lr = learning_rate(epoch, config.epochs, config.lr, config.warmup_epochs, config.schedule,
+                           config.milestones, config.factors)
+        streams: dict[str, _Stream] = {}
+        for group in groups:
+            for parameter_group in group.optimizer.param_groups:
+                parameter_group["lr"] = lr
+            for run in group.runs:
+                run.loss.set_epoch(epoch)
+                if run.mixup is not None:
+                    run.mixup.set_epoch(epoch)
+            group.lead.loss.to(device)
+            lead = group.lead
+            stream_key = lead.stream_key(epoch)
+            if stream_key not in streams:
+                streams[stream_key] = _Stream(lead, epoch)
+            streams[stream_key].groups.append(group)
+
+        totals = {id(group): _EpochTotals(device) for group in groups}
+        for stream in streams.values():
+            mix_generators = {id(g): generator(g.lead.spec.seed, epoch, "mixup") for g in stream.groups}
+            for step, batch in enumerate(stream.indices.split(config.batch_size)):
+                batch = batch.to(device)
+                x = augment(images[batch], stream.augment_generator)
+                if config.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                y = labels[batch]
+                for group in stream.groups:
+                    _step(group, x, y, step, totals[id(group)], mix_generators[id(group)], precision)
+                bar.update(1)
+                if step % 20 == 0 and progress:
+                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs} " + " ".join(
+                        f"{g.lead.spec.name}={totals[id(g)].running_loss():.3f}" for g in groups))
+
+        seconds = time.perf_counter() - started
+        evaluate_now = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
+        for group in groups:
+            record = totals[id(group)].record(epoch, lr, seconds)
+            record["phase"] = group.lead.phase_description(epoch)
+            if record["bad_batch"] is not None:
+                message = (f"run {', '.join(group.names)}: loss is not finite at epoch {epoch + 1} "
+                           f"batch {record['bad_batch'] + 1}; run stopped")
+                log.error(message)
+                for run in group.runs:
+                    run.error = message
+                continue
+            if evaluate_now:
+                logits = predict_logits(group.model, data.test.images, augment.normalize, device,
+                                        precision, channels_last=config.channels_last)
+                record["test_acc"] = top_k_accuracy(logits, data.test.labels)
+            for run in group.runs:
+                run.history.append(dict(record))
+        stretch["seconds"] += time.perf_counter() - started
+        stretch["to_epoch"] = epoch + 1
+        log.info("epoch %d/%d lr %.5f %.1fs %s", epoch + 1, config.epochs, lr, seconds, " ".join(
+            f"{g.lead.spec.name}: loss {g.lead.history[-1]['loss']:.4f} train {g.lead.history[-1]['train_acc']:.4f}"
+            + (f" test {g.lead.history[-1]['test_acc']:.4f}" if "test_acc" in g.lead.history[-1] else "")
+            for g in groups if g.lead.error is None))
+        last = epoch + 1 == config.epochs
+        if checkpoint_path is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
+            _save(checkpoint_path, key, epoch + 1, groups, states, stretches)
+    bar.close()
+    return _outcomes(groups, states, precision, stretches)
+
+
+class _EpochTotals:
+    """Per-group running sums for one epoch, kept on the device (no per-step synchronisation)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.seen = 0
+        self.bad_batch = torch.full((), -1, device=device, dtype=torch.int64)
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, step: int) -> None:
+        finite = torch.isfinite(loss)
+        self.bad_batch = torch.where(~finite & (self.bad_batch < 0), step, self.bad_batch)
+        self.loss_sum += loss.detach().double() * y.shape[0]
+        self.correct += (logits.detach().argmax(1) == y).sum()
+        self.seen += y.shape[0]
+
+    def running_loss(self) -> float:
+        return float(self.loss_sum / max(self.seen, 1))
+
+    def record(self, epoch: int, lr: float, seconds: float) -> dict[str, Any]:
+        bad = int(self.bad_batch)
+        return {"epoch": epoch + 1, "lr": lr, "loss": float(self.loss_sum / max(self.seen, 1)),
+                "train_acc": int(self.correct) / max(self.seen, 1), "seconds": seconds,
+                "bad_batch": bad if bad >= 0 else None}
+
+
+def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _EpochTotals,
+          mix_generator: torch.Generator, precision: str) -> None:
+    """One SGD step of one group on a shared, already augmented batch."""
+    run = group.lead
+    mixing = run.mixup is not None and run.mixup.active
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        if mixing:
+            pair = run.mixup.draw(y.shape[0], mix_generator, x.device)
+            logits = group.model(x, run.mixup.point, lambda h: run.mixup.mix(h, pair))
+            loss = run.mixup.mixed_loss(run.loss, logits, y, pair)
+        else:
+            logits = group.model(x)
+            loss = run.loss(logits, y)
+    group.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    group.optimizer.step()
+    totals.add(loss, logits, y, step)
+
+
+def _total_steps(states: list[RunState], start: int, config: TrainConfig, num_train: int) -> int:
+    total = 0
+    for epoch in range(start, config.epochs):
+        lengths = {s.stream_key(epoch): s.sampler.num_samples(epoch) for s in states}
+        total += sum(math.ceil(n / config.batch_size) for n in lengths.values())
+    return total
+
+
+def _save(path: str | Path, key: str, next_epoch: int, groups: list[Group],
+          states: list[RunState], stretches: list[dict[str, Any]]) -> None:
+    save_torch_atomic({
+        "study_key": key, "code_version": TRAINING_CODE_VERSION, "next_epoch": next_epoch,
+        "groups": [{"runs": g.names, "model": g.model.state_dict(),
+                    "optimizer": g.optimizer.state_dict()} for g in groups if g.lead.error is None],
+        "histories": {s.spec.name: s.history for s in states},
+        "errors": {s.spec.name: s.error for s in states if s.error is not None},
+        "stretches": stretches,
+    }, path)
+
+
+def _restore(checkpoint: dict[str, Any], key: str, by_name: dict[str, RunState], num_classes: int,
+             device: torch.device, config: TrainConfig) -> tuple[int, list[Group], list[dict]]:
+    if checkpoint.get("study_key") != key:
+        raise ValueError(f"checkpoint belongs to study {checkpoint.get('study_key')!r}, not to this "
+                         f"study {key!r}: its parameters changed; use a new checkpoint path")
+    for name, history in checkpoint["histories"].items():
+        by_name[name].history = history
+    for name, error in checkpoint["errors"].items():
+        by_name[name].error = error
+    groups = []
+    for saved in checkpoint["groups"]:
+        runs = [by_name[name] for name in saved["runs"]]
+        model = build_model(runs[0], num_classes, device, config)
+        model.load_state_dict(saved["model"])
+        optimizer = make_optimizer(model, runs[0].loss, config)
+        optimizer.load_state_dict(saved["optimizer"])
+        groups.append(Group(runs, model, optimizer))
+    return checkpoint["next_epoch"], groups, checkpoint["stretches"]
+
+
+def _outcomes(groups: list[Group], states: list[RunState], precision: str,
+              stretches: list[dict[str, Any]]) -> dict[str, RunOutcome]:
+    models = {run.spec.name: group.model for group in groups for run in group.runs}
+    outcomes = {}
+    for state in states:
+        model = models.get(state.spec.name) if state.error is None else None
+        if model is not None:
+            model = _as_plain_cpu(model)
+        outcomes[state.spec.name] = RunOutcome(state.spec, model, state.history, state.error,
+                                               {"precision": precision, "stretches": stretches})
+    return outcomes
+
+
+def _as_plain_cpu(model: nn.Module) -> nn.Module:
+    """An independent CPU copy in the default memory format (runs of one group get separate copies)."""
+    return copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)

@@ -1,0 +1,121 @@
+"""What a study is made of: runs (``RunSpec``) and the schedule they share (``TrainConfig``).
+
+A run = (name, model, loss, sampler, mix-up, seed). All runs of a study share one ``TrainConfig``
+(epochs, optimiser, learning-rate schedule, evaluation and checkpoint cadence, precision).
+Both are plain, JSON-serialisable dataclasses; ``key()`` hashes their canonical JSON so that a
+changed parameter always gives a new result folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .precision import PRECISIONS
+from .schedule import SCHEDULES
+
+# Bump when a change to the engine changes what a finished run computes: cached results and
+# checkpoints made by other versions are then not reused.
+TRAINING_CODE_VERSION = 1
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no spaces) used for hashing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def short_hash(value: Any, length: int = 12) -> str:
+    """A short SHA-256 of ``canonical_json(value)``."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run of a study.
+
+    ``mixup`` is None (no mix-up) or keyword arguments of ``losses.MixUp`` (alpha, point, stop_epoch).
+    """
+
+    name: str
+    loss: str = "ce"
+    loss_params: dict[str, Any] = field(default_factory=dict)
+    sampler: str = "instance"
+    sampler_params: dict[str, Any] = field(default_factory=dict)
+    model: str = "resnet32"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    mixup: dict[str, Any] | None = None
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def key(self) -> str:
+        """Hash of everything but the name (two names for the same run share a result)."""
+        described = self.to_dict()
+        described.pop("name")
+        return short_hash(described)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The schedule shared by every run of a study (SPEC 7 defaults: the LDAM-DRW protocol)."""
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    decay_biases: bool = True
+    warmup_epochs: int = 5
+    schedule: str = "step"
+    milestones: tuple[int, ...] = (160, 180)
+    factors: tuple[float, ...] = (0.01, 0.0001)
+    eval_every: int = 10
+    checkpoint_every: int = 5
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        # JSON round trips give lists; keep tuples so that equal configs compare and hash equal.
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        object.__setattr__(self, "factors", tuple(float(f) for f in self.factors))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def training_dict(self) -> dict[str, Any]:
+        """The fields that change what is computed (not cadence of evaluation or checkpoints)."""
+        described = self.to_dict()
+        for cadence in ("eval_every", "checkpoint_every", "compile"):
+            described.pop(cadence)
+        return described
+
+    def validate(self, num_train: int) -> None:
+        """Raise ``ValueError`` naming the first field out of range."""
+        checks = [
+            ("epochs", self.epochs, self.epochs >= 1, "epochs >= 1"),
+            ("batch_size", self.batch_size, 1 <= self.batch_size <= num_train,
+             f"1 <= batch_size <= {num_train} (training images)"),
+            ("lr", self.lr, self.lr > 0, "lr > 0"),
+            ("momentum", self.momentum, 0 <= self.momentum < 1, "0 <= momentum < 1"),
+            ("weight_decay", self.weight_decay, self.weight_decay >= 0, "weight_decay >= 0"),
+            ("warmup_epochs", self.warmup_epochs, 0 <= self.warmup_epochs <= self.epochs,
+             "0 <= warmup_epochs <= epochs"),
+            ("schedule", self.schedule, self.schedule in SCHEDULES, " or ".join(SCHEDULES)),
+            ("milestones", self.milestones,
+             all(0 < m < self.epochs for m in self.milestones)
+             and list(self.milestones) == sorted(self.milestones),
+             f"increasing epochs in 1..{self.epochs - 1}"),
+            ("factors", self.factors, len(self.factors) == len(self.milestones)
+             and all(f > 0 for f in self.factors), "one positive factor per milestone"),
+            ("eval_every", self.eval_every, self.eval_every >= 1, "eval_every >= 1"),
+            ("checkpoint_every", self.checkpoint_every, self.checkpoint_every >= 1,
+             "checkpoint_every >= 1"),
+            ("precision", self.precision, self.precision in PRECISIONS, " or ".join(PRECISIONS)),
+        ]
+        for name, value, ok, allowed in checks:
+            if not ok:
+                raise ValueError(f"train config: {name}={value!r} is out of range; allowed: {allowed}")
