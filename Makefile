@@ -43,7 +43,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 refresh-references: $(STAMP)
-	$(BIN)/python -m imbalance_baselines.reproduce --refresh-references --kernel $(KERNEL)
+	OMP_NUM_THREADS=1 $(BIN)/python -m imbalance_baselines.reproduce --refresh-references --kernel $(KERNEL)
 
 clean:
 	rm -rf $(VENV) results/smoke .pytest_cache

@@ -37,9 +37,11 @@ class Method:
     fields: Callable[[TrainConfig, Mapping[str, Any]], dict[str, Any]]
 
     def run(self, config: TrainConfig, seed: int = 0,
-            hyperparameters: Mapping[str, Any] | None = None, name: str | None = None) -> RunSpec:
+            hyperparameters: Mapping[str, Any] | None = None, name: str | None = None,
+            model: str = "resnet32") -> RunSpec:
+        """The RunSpec of this method on ``model`` (the recipe may set its head)."""
         hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
-        return RunSpec(name=name or self.name, seed=seed, **self.fields(config, hp))
+        return RunSpec(name=name or self.name, seed=seed, model=model, **self.fields(config, hp))
 
 
 def method(name: str, family: str, paper: str) -> Callable:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import torch
 
 from .config import ConfigError, check_keys, read_params, train_config
 from .methods import DEFAULT_HYPERPARAMETERS, METHODS
+from .report import write_study_results
 from .study import load_data, run_methods
 
 CAMPAIGN_KEYS = {"results_dir": "results/cpu-reference", "train": {}, "hyperparameters": {},
@@ -52,21 +54,33 @@ def validate_campaign(path: Path, campaign: dict[str, Any]) -> None:
 
 
 def run_campaign(path: str | Path, data_dir: str | Path, progress: bool = False) -> None:
-    """Train every study of the campaign file in order (finished ones are cache hits)."""
+    """Train every study of the campaign file in order (finished ones are cache hits).
+
+    The file is read again before each study, so studies appended while a campaign runs are
+    picked up (do not edit a study that is in progress: its runs would get new keys).
+    """
     path = Path(path)
-    campaign = read_params(path)
-    validate_campaign(path, campaign)
-    results_dir = Path(campaign.get("results_dir", CAMPAIGN_KEYS["results_dir"]))
-    for study in campaign["studies"]:
+    index = 0
+    while True:
+        campaign = read_params(path)
+        validate_campaign(path, campaign)
+        if index >= len(campaign["studies"]):
+            return
+        study = campaign["studies"][index]
+        index += 1
         data = load_data(study["dataset"], data_dir)
         config = train_config(str(path), campaign.get("train", {}), len(data.train))
         logging.getLogger("imbalance_baselines").info("study %s: %s", study.get("name", ""),
                                                        [m if isinstance(m, str) else m["method"]
                                                         for m in study["methods"]])
-        run_methods(study["methods"], data, config, results_dir / study["dataset"]["name"],
-                    study.get("seeds", [0]),
-                    {**campaign.get("hyperparameters", {}), **study.get("hyperparameters", {})},
-                    campaign.get("device", "auto"), study.get("keep_weights", []), progress)
+        results_dir = Path(campaign.get("results_dir", CAMPAIGN_KEYS["results_dir"]))
+        results = run_methods(study["methods"], data, config, results_dir / study["dataset"]["name"],
+                              study.get("seeds", [0]),
+                              {**campaign.get("hyperparameters", {}), **study.get("hyperparameters", {})},
+                              campaign.get("device", "auto"), study.get("keep_weights", []), progress)
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", study.get("name", f"study-{index}")).strip("-").lower()
+        write_study_results(results_dir / f"{slug}.json", study.get("name", slug), "cpu-reference",
+                            {"campaign": str(path), **study, "train": campaign.get("train", {})}, results)
 
 
 def main(argv: list[str] | None = None) -> int:

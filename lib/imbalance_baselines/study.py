@@ -124,7 +124,7 @@ def _store(outcome: RunOutcome, folder: Path, data: LongTailedData, config: Trai
         "schema": RESULT_SCHEMA, "name": outcome.spec.name, "run": outcome.spec.to_dict(),
         "config": config.to_dict(), "data": {**data.identity, "train_counts": data.class_counts,
                                              "name": data.name},
-        "history": outcome.history, "environment": _environment(), "training": outcome.info,
+        "history": outcome.history, "environment": environment(), "training": outcome.info,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if outcome.error is not None:
@@ -148,7 +148,7 @@ def _store(outcome: RunOutcome, folder: Path, data: LongTailedData, config: Trai
     return load_result(folder)  # exactly what a later cache hit returns
 
 
-def _environment() -> dict[str, Any]:
+def environment() -> dict[str, Any]:
     import numpy
 
     return {"imbalance_baselines": __version__, "torch": torch.__version__,
@@ -175,7 +175,8 @@ def load_data(dataset: dict[str, Any], data_dir: str | Path) -> LongTailedData:
 def run_methods(methods: list[str | dict[str, Any]], data: LongTailedData, config: TrainConfig,
                 results_dir: str | Path, seeds: list[int] = (0,),
                 hyperparameters: dict[str, Any] | None = None, device: str = "auto",
-                keep_weights: list[str] = (), progress: bool = True) -> dict[tuple[str, int], RunResult]:
+                keep_weights: list[str] = (), progress: bool = True,
+                model: str = "resnet32") -> dict[tuple[str, int], RunResult]:
     """Train (or load) every method x seed as one study; results keyed by (display name, seed).
 
     A method is a name from ``methods.METHODS`` or ``{"method": name, "name": display name,
@@ -189,10 +190,50 @@ def run_methods(methods: list[str | dict[str, Any]], data: LongTailedData, confi
         display = entry.get("name", entry["method"])
         hp = {**(hyperparameters or {}), **entry.get("hyperparameters", {})}
         for seed in seeds:
-            run = METHODS.get(entry["method"]).run(config, seed, hp, name=f"{display} [seed {seed}]")
+            run = METHODS.get(entry["method"]).run(config, seed, hp, name=f"{display} [seed {seed}]",
+                                                   model=model)
             runs.append(run)
             keys.append((display, seed))
             if display in keep_weights:
                 keep.append(run.name)
     results = run_study(runs, data, config, results_dir, resolve_device(device), keep, progress)
     return {key: results[run.name] for key, run in zip(keys, runs)}
+
+
+def posthoc_adjusted(result: RunResult, data: LongTailedData, tau: float = 1.0,
+                     device: str = "auto") -> RunResult:
+    """Post-hoc logit adjustment (Menon et al. 2021, Eq. 6) of a kept model: predict with
+    argmax(z - tau * log prior) on the test (and validation) split. Nothing is trained; the
+    metrics are cached next to the model as ``posthoc-tau<tau>.json``."""
+    from .losses import posthoc_logit_adjustment
+
+    path = result.folder / f"posthoc-tau{tau:g}.json"
+    if path.exists():
+        record = json.loads(path.read_text())
+        return RunResult(f"{result.name} + post-hoc LA", result.folder, record)
+    model = result.load_model()
+    device = resolve_device(device)
+    normalize = BatchAugment(data.mean, data.std).normalize
+    record = {**result.record, "posthoc": {"method": "logit adjustment", "tau": tau}}
+    for split_name in ("test", "val"):
+        split = getattr(data, split_name)
+        if split is None:
+            continue
+        logits = predict_logits(model.to(device), split.images, normalize, device,
+                                result.record["training"]["precision"], channels_last=False)
+        adjusted = posthoc_logit_adjustment(logits, data.class_counts, tau)
+        record[split_name] = classification_report(adjusted, split.labels, data.class_counts)
+    save_json_atomic(record, path)
+    return RunResult(f"{result.name} + post-hoc LA", result.folder, json.loads(path.read_text()))
+
+
+def prepare(dataset: dict[str, Any], data_dir: str | Path, train: dict[str, Any],
+            results_root: str | Path, profile: str) -> tuple[LongTailedData, TrainConfig, Path]:
+    """What every method notebook starts with: validated data, schedule and its results folder
+    (``<results_root>/<profile>/<dataset>``, shared by the notebooks of a profile so that a run
+    common to two notebooks, e.g. the CE baseline, is trained once)."""
+    from .config import train_config
+
+    data = load_data(dataset, data_dir)
+    config = train_config("train", train, len(data.train))
+    return data, config, Path(results_root) / profile / dataset["name"]

@@ -168,7 +168,7 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
             for g in groups if g.lead.error is None))
         last = epoch + 1 == config.epochs
         if checkpoint_path is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
-            _save(checkpoint_path, key, epoch + 1, groups, states, stretches)
+            _save(checkpoint_path, key, epoch + 1, config.epochs, groups, states, stretches)
     bar.close()
     return _outcomes(groups, states, precision, stretches)
 
@@ -226,10 +226,11 @@ def _total_steps(states: list[RunState], start: int, config: TrainConfig, num_tr
     return total
 
 
-def _save(path: str | Path, key: str, next_epoch: int, groups: list[Group],
+def _save(path: str | Path, key: str, next_epoch: int, epochs: int, groups: list[Group],
           states: list[RunState], stretches: list[dict[str, Any]]) -> None:
     save_torch_atomic({
         "study_key": key, "code_version": TRAINING_CODE_VERSION, "next_epoch": next_epoch,
+        "epochs": epochs,
         "groups": [{"runs": g.names, "model": g.model.state_dict(),
                     "optimizer": g.optimizer.state_dict()} for g in groups if g.lead.error is None],
         "histories": {s.spec.name: s.history for s in states},

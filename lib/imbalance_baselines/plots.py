@@ -1,0 +1,144 @@
+"""Figures used by the notebooks (matplotlib + seaborn). Each function returns its ``Figure``.
+
+Accuracies arrive as fractions and are drawn as percentages. Every figure takes a ``caption``
+(dataset copy, epochs, seeds, device) shown under the axes, so a saved PNG says what produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def _caption(fig: Figure, caption: str | None) -> Figure:
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=8, color="0.35", ha="left", va="bottom")
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+    else:
+        fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Save as PNG (folders created); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def class_profiles(profiles: Mapping[str, Sequence[int]], caption: str | None = None) -> Figure:
+    """Images per class (log scale) for several long-tailed profiles, head class first."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / len(profiles)
+    for index, (label, counts) in enumerate(profiles.items()):
+        x = np.arange(len(counts)) + index * width
+        ax.bar(x, counts, width=width, label=f"{label} ({sum(counts):,} images)")
+    ax.set_yscale("log")
+    ax.set_xlabel("class index (sorted by training images)")
+    ax.set_ylabel("training images (log)")
+    ax.legend(fontsize=8)
+    return _caption(fig, caption)
+
+
+def sample_grid(images: np.ndarray, labels: Sequence[int], class_names: Sequence[str],
+                per_class: int = 8, caption: str | None = None) -> Figure:
+    """A grid of ``per_class`` images (uint8 [N, 3, H, W]) for each class, one row per class."""
+    labels = np.asarray(labels)
+    rows = len(class_names)
+    fig, axes = plt.subplots(rows, per_class, figsize=(per_class * 0.9, rows * 0.95), squeeze=False)
+    for c, row in enumerate(axes):
+        members = np.flatnonzero(labels == c)[:per_class]
+        for j, ax in enumerate(row):
+            ax.axis("off")
+            if j < len(members):
+                ax.imshow(np.transpose(images[members[j]], (1, 2, 0)))
+        row[0].set_title(class_names[c], fontsize=7, loc="left")
+    return _caption(fig, caption)
+
+
+def per_class_accuracy(accuracies: Mapping[str, Sequence[float]], train_counts: Sequence[int],
+                       caption: str | None = None) -> Figure:
+    """Per-class test accuracy (%) against training images per class (log x), one line per method."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    counts = np.asarray(train_counts)
+    order = np.argsort(-counts, kind="stable")
+    for label, values in accuracies.items():
+        ax.plot(counts[order], 100 * np.asarray(values, dtype=float)[order], marker="o", ms=3, lw=1,
+                label=label)
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("training images of the class (log; head on the left)")
+    ax.set_ylabel("test accuracy of the class (%)")
+    ax.legend(fontsize=7, ncol=2)
+    return _caption(fig, caption)
+
+
+def training_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]],
+                    caption: str | None = None) -> Figure:
+    """Training loss and test top-1 (%) per epoch, one line per run."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for label, history in histories.items():
+        epochs = [h["epoch"] for h in history]
+        left.plot(epochs, [h["loss"] for h in history], lw=1, label=label)
+        tested = [(h["epoch"], 100 * h["test_acc"]) for h in history if h.get("test_acc") is not None]
+        if tested:
+            right.plot(*zip(*tested), marker="o", ms=3, lw=1, label=label)
+    left.set(xlabel="epoch", ylabel="training loss", yscale="log")
+    right.set(xlabel="epoch", ylabel="test top-1 (%)")
+    right.legend(fontsize=7, ncol=2)
+    return _caption(fig, caption)
+
+
+def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title: str = "",
+              caption: str | None = None) -> Figure:
+    """Row-normalised confusion matrix (% of each true class)."""
+    matrix = np.asarray(matrix, dtype=float)
+    share = 100 * matrix / np.clip(matrix.sum(1, keepdims=True), 1, None)
+    size = max(4.0, 0.45 * len(class_names))
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    sns.heatmap(share, ax=ax, cmap="Blues", vmin=0, vmax=100, annot=len(class_names) <= 12,
+                fmt=".0f", xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "%"})
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return _caption(fig, caption)
+
+
+def reliability(bins: Mapping[str, Sequence[float]], title: str = "", caption: str | None = None) -> Figure:
+    """Reliability diagram: accuracy against confidence per bin (from ``evaluate.calibration_bins``)."""
+    count = np.asarray(bins["count"], dtype=float)
+    centres = (np.arange(len(count)) + 0.5) / len(count)
+    fig, ax = plt.subplots(figsize=(4.2, 4))
+    used = count > 0
+    ax.bar(centres[used], np.asarray(bins["accuracy"])[used], width=1 / len(count), edgecolor="k",
+           alpha=0.7, label="accuracy")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1), title=title)
+    ax.legend(fontsize=8)
+    return _caption(fig, caption)
+
+
+def method_comparison(names: Sequence[str], means: Sequence[float], errors: Sequence[float] | None = None,
+                      reference: float | None = None, metric: str = "test top-1 (%)",
+                      caption: str | None = None) -> Figure:
+    """Horizontal bars of a metric per method (percent), with error bars (e.g. 95% CI) if given."""
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    y = np.arange(len(names))
+    xerr = None if errors is None else np.nan_to_num(np.asarray(errors, dtype=float))
+    ax.barh(y, means, xerr=xerr, color=sns.color_palette("muted")[0], capsize=3)
+    if reference is not None:
+        ax.axvline(reference, color="k", ls="--", lw=1, label="CE")
+        ax.legend(fontsize=8)
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    lo = np.nanmin(means) if len(means) else 0
+    ax.set_xlim(max(0, lo - 10), min(100, np.nanmax(means) + 5) if len(means) else 100)
+    ax.set_xlabel(metric)
+    return _caption(fig, caption)
