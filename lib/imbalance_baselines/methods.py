@@ -127,6 +127,13 @@ def _logit_adjusted(config, hp):
     return {"loss": "logit_adjusted", "loss_params": {"tau": hp["tau"]}}
 
 
+@method("CE (cosine classifier)", "reweighting",
+        "CE with a cosine classifier, learnable scale from 10: TailCalibX's stage 1")
+def _ce_cosine(config, hp):
+    return {"loss": "ce", "model_params": {"head": "cosine",
+                                           "head_params": {"scale": 10.0, "learn_scale": True}}}
+
+
 # --- re-sampling ---------------------------------------------------------------------------------
 @method("Over-sampling", "resampling", "random over-sampling to n_max (Buda et al. 2018)")
 def _over(config, hp):

@@ -6,6 +6,8 @@ Accuracies arrive as fractions and are drawn as percentages. Every figure takes 
 
 from __future__ import annotations
 
+import textwrap
+
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ sns.set_theme(style="whitegrid", context="notebook")
 
 def _caption(fig: Figure, caption: str | None) -> Figure:
     if caption:
-        fig.text(0.01, 0.005, caption, fontsize=8, color="0.35", ha="left", va="bottom")
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
+        width = max(40, int(fig.get_figwidth() * 14))  # characters of 8-pt text per line
+        lines = textwrap.wrap(caption, width)
+        fig.text(0.01, 0.005, "\n".join(lines), fontsize=8, color="0.35", ha="left", va="bottom")
+        fig.tight_layout(rect=(0, 0.03 + 0.2 * len(lines) / fig.get_figheight(), 1, 1))
     else:
         fig.tight_layout()
     return fig
@@ -141,4 +145,46 @@ def method_comparison(names: Sequence[str], means: Sequence[float], errors: Sequ
     lo = np.nanmin(means) if len(means) else 0
     ax.set_xlim(max(0, lo - 10), min(100, np.nanmax(means) + 5) if len(means) else 100)
     ax.set_xlabel(metric)
+    return _caption(fig, caption)
+
+
+def weight_norms(norms: Mapping[str, Sequence[float]], class_names: Sequence[str],
+                 caption: str | None = None) -> Figure:
+    """Norm of each class's classifier vector (head class first): Kang et al. 2020, Fig. 2."""
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    width = 0.8 / len(norms)
+    for index, (label, values) in enumerate(norms.items()):
+        ax.bar(np.arange(len(values)) + index * width, values, width=width, label=label)
+    ax.set_xticks(np.arange(len(class_names)) + 0.4 - width / 2,
+                  class_names if len(class_names) <= 20 else [""] * len(class_names), rotation=45, fontsize=7)
+    ax.set_ylabel("||w_c||")
+    ax.legend(fontsize=8)
+    return _caption(fig, caption)
+
+
+def validation_curve(scores: Mapping[float, float], chosen: float, xlabel: str = "tau",
+                     caption: str | None = None) -> Figure:
+    """Validation balanced accuracy (%) against a post-hoc parameter, the chosen value marked."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    points = sorted((float(x), 100 * y) for x, y in scores.items())  # JSON keys arrive as strings
+    ax.plot(*zip(*points), marker="o", ms=3)
+    ax.axvline(chosen, color="k", ls="--", lw=1, label=f"chosen {xlabel} = {chosen:g}")
+    ax.set(xlabel=xlabel, ylabel="validation balanced accuracy (%)")
+    ax.legend(fontsize=8)
+    return _caption(fig, caption)
+
+
+def feature_scatter(points: np.ndarray, labels: Sequence[int], generated: Sequence[bool],
+                    title: str = "", caption: str | None = None) -> Figure:
+    """2-D points (e.g. a PCA of features): real ones as dots, generated ones as crosses, by class."""
+    labels, generated = np.asarray(labels), np.asarray(generated, dtype=bool)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    palette = sns.color_palette("tab10", n_colors=max(10, int(labels.max()) + 1))
+    for c in np.unique(labels):
+        for is_generated, marker, alpha in ((True, "x", 0.25), (False, "o", 0.8)):
+            member = (labels == c) & (generated == is_generated)
+            ax.scatter(points[member, 0], points[member, 1], s=10, marker=marker, alpha=alpha,
+                       color=palette[int(c)], label=f"class {c}" if not is_generated else None)
+    ax.set(title=title, xlabel="component 1", ylabel="component 2")
+    ax.legend(fontsize=7, markerscale=1.5, title="dots real, crosses generated", title_fontsize=7)
     return _caption(fig, caption)

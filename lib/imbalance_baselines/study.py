@@ -101,6 +101,10 @@ def run_study(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
     results_dir = Path(results_dir)
     folders = {run.name: run_folder(results_dir, run, data, config) for run in runs}
     results = {run.name: load_result(folders[run.name]) for run in runs}
+    for run in runs:  # weights asked for but not kept when the run was cached: train it again
+        wants = keep_weights if isinstance(keep_weights, bool) else run.name in keep_weights
+        if wants and results[run.name] is not None and not (folders[run.name] / "model.pt").exists():
+            results[run.name] = None
     missing = [run for run in runs if results[run.name] is None]
     for run in runs:  # the caller's display name, whatever name the cached copy was stored under
         if results[run.name] is not None:
@@ -237,3 +241,45 @@ def prepare(dataset: dict[str, Any], data_dir: str | Path, train: dict[str, Any]
     data = load_data(dataset, data_dir)
     config = train_config("train", train, len(data.train))
     return data, config, Path(results_root) / profile / dataset["name"]
+
+
+# Bump when a two-stage method changes what it computes (its cached results are then not reused).
+STAGE2_VERSION = 1
+
+
+def run_two_stage(base: RunResult, data: LongTailedData, method: str, params: dict[str, Any] | None = None,
+                  device: str = "auto", seed: int = 0) -> RunResult:
+    """A two-stage method (``decoupling.TWO_STAGE``) on the frozen network of a kept run.
+
+    Cached as ``<run folder>/stage2-<method>-<key>.json``: the backbone's run, the method, its
+    parameters and seed make the key, so it is computed once.
+    """
+    from . import feature_generation  # noqa: F401 - registers TailCalib and TailCalibX
+    from .decoupling import TWO_STAGE, FrozenBackbone
+
+    params = dict(params or {})
+    factory = TWO_STAGE.get(method)
+    key = short_hash([method, params, seed, STAGE2_VERSION])
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", method).strip("-").lower()
+    path = base.folder / f"stage2-{slug}-{key}.json"
+    name = f"{base.name} -> {method}"
+    if path.exists():
+        return RunResult(name, base.folder, json.loads(path.read_text()))
+    started = time.time()
+    precision = base.record["training"]["precision"]
+    backbone = FrozenBackbone(base.load_model(), data, resolve_device(device), precision)
+    head, info = factory(backbone, seed, **params)
+    record = {**{k: base.record[k] for k in ("schema", "run", "config", "data", "training")},
+              "name": name, "status": "finished", "environment": environment(),
+              "history": base.record["history"],
+              "stage2": {"method": method, "params": params, "seed": seed, "info": info,
+                         "base": base.name, "seconds": None}}
+    with torch.no_grad():
+        for split_name in ("test", "val"):
+            if getattr(data, split_name) is not None:
+                logits = head(backbone.features(split_name))
+                record[split_name] = classification_report(logits, getattr(data, split_name).labels,
+                                                           data.class_counts)
+    record["stage2"]["seconds"] = time.time() - started
+    save_json_atomic(record, path)
+    return RunResult(name, base.folder, json.loads(path.read_text()))

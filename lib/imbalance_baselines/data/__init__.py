@@ -51,3 +51,16 @@ __all__ = [
     "read_cifar", "read_cifar_pickle", "read_image_folder", "select_subset", "split_validation",
     "write_cifar_pickle", "write_image_folder", "write_inaturalist_fixture",
 ]
+
+# Large-scale long-tailed benchmarks (issue 10): split files, mini-ImageNet-LT, the streaming JPEG pipeline.
+from .jpeg_pipeline import (JpegDataset, JpegLoader, eval_transform, make_loader,  # noqa: E402
+                            train_transform)
+from .mini_imagenet import build_mini_imagenet_lt, mini_imagenet_classes  # noqa: E402
+from .split_files import KNOWN_COUNTS, load_split_file_dataset  # noqa: E402
+from .split_fixtures import write_imagenet_train_tree, write_split_file_fixture  # noqa: E402
+
+__all__ += [
+    "JpegDataset", "JpegLoader", "KNOWN_COUNTS", "build_mini_imagenet_lt", "eval_transform",
+    "load_split_file_dataset", "make_loader", "mini_imagenet_classes", "train_transform",
+    "write_imagenet_train_tree", "write_split_file_fixture",
+]
