@@ -75,6 +75,12 @@ def validate(notebook: Path, params_path: Path, params: dict[str, Any]) -> None:
     if dataset and dataset.get("name") not in DATASETS:
         raise ConfigError(f"{where}: dataset name={dataset.get('name')!r} is unknown; "
                           f"allowed: {', '.join(DATASETS)}")
+    from . import feature_generation  # noqa: F401 - registers TailCalib and TailCalibX
+    from .decoupling import TWO_STAGE
+
+    for method in params.get("stage2", {}):
+        if method not in TWO_STAGE:
+            raise ConfigError(f"{where}: stage2: unknown method {method!r}; allowed: {', '.join(TWO_STAGE)}")
     seeds = params.get("seeds", [0])
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ConfigError(f"{where}: seeds={seeds!r}; allowed: a non-empty list of integers >= 0")

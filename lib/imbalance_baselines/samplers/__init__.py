@@ -15,7 +15,7 @@ Adapters: ``DistributedShard`` (one rank's share of each epoch) and ``TorchSampl
 from .base import SAMPLERS, EpochSampler, SeededSampler
 from .class_aware import ClassAwareSampler
 from .deferred import DeferredSampler
-from .distributed import DistributedShard
+from .distributed import DistributedShard, shard_positions
 from .offline import (OfflineSampler, OversampleSampler, UndersampleSampler, oversample_indices,
                       undersample_indices)
 from .online import (ClassBalancedSampler, ClassProbabilitySampler, InstanceSampler,
@@ -26,5 +26,5 @@ __all__ = [
     "SAMPLERS", "EpochSampler", "SeededSampler", "InstanceSampler", "ClassProbabilitySampler",
     "ClassBalancedSampler", "ProgressiveSampler", "ClassAwareSampler", "OfflineSampler",
     "OversampleSampler", "UndersampleSampler", "oversample_indices", "undersample_indices",
-    "DeferredSampler", "DistributedShard", "TorchSampler",
+    "DeferredSampler", "DistributedShard", "TorchSampler", "shard_positions",
 ]

@@ -15,6 +15,13 @@ from .base import EpochSampler
 from .validation import check_int, invalid
 
 
+def shard_positions(length: int, rank: int, world_size: int) -> torch.Tensor:
+    """Positions in a ``length``-long epoch sequence that rank ``rank`` draws: rank::world_size of
+    the sequence padded (by repeating its head) to a multiple of ``world_size``."""
+    padded_length = -(-length // world_size) * world_size
+    return torch.arange(rank, padded_length, world_size) % length
+
+
 class DistributedShard(EpochSampler):
     """Rank ``rank``'s share (positions rank::world_size of the padded epoch) of ``sampler``."""
 
@@ -34,9 +41,7 @@ class DistributedShard(EpochSampler):
 
     def indices(self, epoch: int) -> torch.Tensor:
         sequence = self.sampler.indices(epoch)
-        padded_length = self.num_samples(epoch) * self.world_size
-        padded = sequence.repeat(-(-padded_length // len(sequence)))[:padded_length]
-        return padded[self.rank::self.world_size]
+        return sequence[shard_positions(len(sequence), self.rank, self.world_size)]
 
     def phase_key(self, epoch: int) -> str:
         return (f"shard(rank={self.rank},world_size={self.world_size})/"

@@ -28,7 +28,9 @@ from tqdm.auto import tqdm
 from ..data.augment import BatchAugment
 from ..data.bundle import LongTailedData
 from ..evaluate import predict_logits, top_k_accuracy
+from ..samplers import shard_positions
 from .checkpoint import load_torch, save_torch_atomic
+from .distributed import World, average_gradients, broadcast_buffers, current_world, reduce_over_processes
 from .groups import Group, RunState, build_model, initial_groups, make_optimizer
 from .precision import machine_description, resolve_precision
 from .schedule import learning_rate
@@ -66,12 +68,23 @@ def _validate(runs: list[RunSpec], data: LongTailedData, config: TrainConfig) ->
 
 
 class _Stream:
-    """The groups fed by one draw sequence during an epoch."""
+    """The groups fed by one draw sequence during an epoch.
 
-    def __init__(self, lead: RunState, epoch: int) -> None:
-        self.indices = lead.sampler.indices(epoch)
-        self.augment_generator = generator(lead.spec.seed, epoch, "augment", lead.stream_key(epoch))
+    Augmentation (crop offsets, flips) is drawn for the whole epoch at once, one per position in
+    the draw sequence, so a sample's augmentation depends on (seed, epoch, position) only: not on
+    the batch size nor on how the epoch is shared between processes.
+    """
+
+    def __init__(self, lead: RunState, epoch: int, augment: BatchAugment, world: World) -> None:
+        sequence = lead.sampler.indices(epoch)
+        offsets, flips = augment.draw(len(sequence), generator(lead.spec.seed, epoch, "augment",
+                                                                lead.stream_key(epoch)))
+        positions = shard_positions(len(sequence), world.rank, world.size)
+        self.indices, self.offsets, self.flips = sequence[positions], offsets[positions], flips[positions]
         self.groups: list[Group] = []
+
+    def batches(self, batch_size: int) -> zip:
+        return zip(*(t.split(batch_size) for t in (self.indices, self.offsets, self.flips)))
 
 
 def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
@@ -84,6 +97,7 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
     """
     _validate(runs, data, config)
     device = torch.device(device)
+    world = current_world(device)
     precision = resolve_precision(config.precision, device)
     key = study_key(runs, data, config)
     class_counts = data.class_counts
@@ -123,20 +137,20 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
             lead = group.lead
             stream_key = lead.stream_key(epoch)
             if stream_key not in streams:
-                streams[stream_key] = _Stream(lead, epoch)
+                streams[stream_key] = _Stream(lead, epoch, augment, world)
             streams[stream_key].groups.append(group)
 
         totals = {id(group): _EpochTotals(device) for group in groups}
         for stream in streams.values():
             mix_generators = {id(g): generator(g.lead.spec.seed, epoch, "mixup") for g in stream.groups}
-            for step, batch in enumerate(stream.indices.split(config.batch_size)):
+            for step, (batch, offsets, flips) in enumerate(stream.batches(config.batch_size)):
                 batch = batch.to(device)
-                x = augment(images[batch], stream.augment_generator)
+                x = augment.apply(images[batch], offsets, flips)
                 if config.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 y = labels[batch]
                 for group in stream.groups:
-                    _step(group, x, y, step, totals[id(group)], mix_generators[id(group)], precision)
+                    _step(group, x, y, step, totals[id(group)], mix_generators[id(group)], precision, world)
                 bar.update(1)
                 if step % 20 == 0 and progress:
                     bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs} " + " ".join(
@@ -145,7 +159,8 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
         seconds = time.perf_counter() - started
         evaluate_now = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
         for group in groups:
-            record = totals[id(group)].record(epoch, lr, seconds)
+            broadcast_buffers(group.model, world)
+            record = totals[id(group)].record(epoch, lr, seconds, world)
             record["phase"] = group.lead.phase_description(epoch)
             if record["bad_batch"] is not None:
                 message = (f"run {', '.join(group.names)}: loss is not finite at epoch {epoch + 1} "
@@ -162,15 +177,25 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
                 run.history.append(dict(record))
         stretch["seconds"] += time.perf_counter() - started
         stretch["to_epoch"] = epoch + 1
-        log.info("epoch %d/%d lr %.5f %.1fs %s", epoch + 1, config.epochs, lr, seconds, " ".join(
-            f"{g.lead.spec.name}: loss {g.lead.history[-1]['loss']:.4f} train {g.lead.history[-1]['train_acc']:.4f}"
-            + (f" test {g.lead.history[-1]['test_acc']:.4f}" if "test_acc" in g.lead.history[-1] else "")
-            for g in groups if g.lead.error is None))
+        if world.is_main:
+            _log_epoch(epoch, config.epochs, lr, seconds, groups)
         last = epoch + 1 == config.epochs
-        if checkpoint_path is not None and ((epoch + 1) % config.checkpoint_every == 0 or last):
+        if world.is_main and checkpoint_path is not None and (
+                (epoch + 1) % config.checkpoint_every == 0 or last):
             _save(checkpoint_path, key, epoch + 1, config.epochs, groups, states, stretches)
     bar.close()
     return _outcomes(groups, states, precision, stretches)
+
+
+def _log_epoch(epoch: int, epochs: int, lr: float, seconds: float, groups: list[Group]) -> None:
+    """One line per epoch (the campaign's log file)."""
+    parts = []
+    for group in groups:
+        if group.lead.error is None:
+            last = group.lead.history[-1]
+            test = f" test {last['test_acc']:.4f}" if "test_acc" in last else ""
+            parts.append(f"{group.lead.spec.name}: loss {last['loss']:.4f} train {last['train_acc']:.4f}{test}")
+    log.info("epoch %d/%d lr %.5f %.1fs %s", epoch + 1, epochs, lr, seconds, " ".join(parts))
 
 
 class _EpochTotals:
@@ -192,15 +217,22 @@ class _EpochTotals:
     def running_loss(self) -> float:
         return float(self.loss_sum / max(self.seen, 1))
 
-    def record(self, epoch: int, lr: float, seconds: float) -> dict[str, Any]:
-        bad = int(self.bad_batch)
-        return {"epoch": epoch + 1, "lr": lr, "loss": float(self.loss_sum / max(self.seen, 1)),
-                "train_acc": int(self.correct) / max(self.seen, 1), "seconds": seconds,
+    def record(self, epoch: int, lr: float, seconds: float, world: World) -> dict[str, Any]:
+        """The epoch's totals over every process (the first non-finite batch of any process)."""
+        seen = torch.tensor(float(self.seen), dtype=torch.float64, device=self.loss_sum.device)
+        loss_sum, correct, seen = reduce_over_processes(
+            torch.stack([self.loss_sum, self.correct.double(), seen]), world, "sum").tolist()
+        no_bad = torch.iinfo(torch.int64).max
+        first_bad = torch.where(self.bad_batch >= 0, self.bad_batch, torch.full_like(self.bad_batch, no_bad))
+        bad = int(reduce_over_processes(first_bad, world, "min"))
+        bad = -1 if bad == no_bad else bad
+        return {"epoch": epoch + 1, "lr": lr, "loss": loss_sum / max(seen, 1),
+                "train_acc": correct / max(seen, 1), "seconds": seconds,
                 "bad_batch": bad if bad >= 0 else None}
 
 
 def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _EpochTotals,
-          mix_generator: torch.Generator, precision: str) -> None:
+          mix_generator: torch.Generator, precision: str, world: World) -> None:
     """One SGD step of one group on a shared, already augmented batch."""
     run = group.lead
     mixing = run.mixup is not None and run.mixup.active
@@ -214,6 +246,7 @@ def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _Ep
             loss = run.loss(logits, y)
     group.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    average_gradients(group.model, world)
     group.optimizer.step()
     totals.add(loss, logits, y, step)
 

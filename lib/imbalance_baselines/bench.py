@@ -1,0 +1,146 @@
+"""``make bench``: training throughput of the engine against a peers'-style reference, same run.
+
+    python -m imbalance_baselines.bench [--steps 30] [--threads N]
+
+Prints, on CIFAR-10-LT-shaped data (12,406 images of 32x32; random pixels, since throughput does
+not depend on them), ResNet-32, batch 128:
+- images/s of the engine (tensor-resident data, batched augmentation on the device, channels_last,
+  precision "auto"), one run;
+- images/s of a reference pipeline written the way most peer repositories do it (PIL images,
+  per-sample RandomCrop/RandomHorizontalFlip/ToTensor/Normalize, DataLoader with 2 workers,
+  NCHW fp32), and the ratio (target >= 2.0 on a 2-core CPU);
+- the achieved GFLOP/s (FLOPs of one training step counted by torch's FlopCounterMode);
+- K = 1, 2, 4 runs in one pass (one seed, different losses, so they share one batch stream), as
+  images/s per run.
+Every figure is measured in this invocation on this machine; compare ratios, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+import torchvision.transforms as T
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from .data.bundle import ImageSplit, LongTailedData
+from .data.profiles import counts
+from .models import MODELS
+from .train import RunSpec, TrainConfig, train
+from .train.precision import resolve_precision
+
+MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+LOSSES_FOR_K = [("ce", {}), ("balanced_softmax", {}), ("logit_adjusted", {"tau": 0.5}), ("focal", {"gamma": 1.0})]
+
+
+def cifar10_lt_shaped(steps: int, batch_size: int = 128) -> LongTailedData:
+    """Up to ``steps`` batches of random 32x32 images with CIFAR-10-LT IF100 labels (12,406 in all)."""
+    per_class = counts(5000, 10, 100)  # 12,406 images in all
+    labels = torch.repeat_interleave(torch.arange(10), torch.tensor(per_class))
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[: steps * batch_size]
+    generator = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (len(order), 3, 32, 32), dtype=torch.uint8, generator=generator)
+    test = ImageSplit(images[:batch_size].clone(), labels[order][:batch_size].clone())
+    return LongTailedData("bench", [str(c) for c in range(10)], ImageSplit(images, labels[order]), test,
+                          mean=MEAN, std=STD, identity={"dataset": "bench", "train_images_hash": "random"})
+
+
+def engine_images_per_second(data: LongTailedData, runs: int, device: str, precision: str) -> float:
+    """Images per second and per run of one epoch over ``data`` with ``runs`` runs in one pass."""
+    specs = [RunSpec(f"{loss}", loss=loss, loss_params=params) for loss, params in LOSSES_FOR_K[:runs]]
+    config = TrainConfig(epochs=1, warmup_epochs=1, milestones=(), factors=(), precision=precision)
+    train(specs[:1], _head(data, 2), config, device, progress=False)  # warm-up (allocator, kernels)
+    started = time.perf_counter()
+    train(specs, data, config, device, progress=False)
+    return len(data.train) / (time.perf_counter() - started)
+
+
+def _head(data: LongTailedData, batches: int) -> LongTailedData:
+    """A small subset with every class present (losses need a count for each class)."""
+    per_class = batches * 128 // data.num_classes
+    index = torch.cat([torch.nonzero(data.train.labels == c).flatten()[:per_class]
+                       for c in range(data.num_classes)])
+    return LongTailedData(data.name, data.class_names, ImageSplit(data.train.images[index], data.train.labels[index]),
+                          data.test, mean=data.mean, std=data.std, identity=data.identity)
+
+
+class _PilImages(Dataset):
+    """A peers'-style dataset: PIL images, transforms applied one sample at a time."""
+
+    def __init__(self, split: ImageSplit) -> None:
+        self.images = [Image.fromarray(image.permute(1, 2, 0).numpy()) for image in split.images]
+        self.labels = split.labels.tolist()
+        self.transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
+                                    T.Normalize(MEAN, STD)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.images[index]), self.labels[index]
+
+
+def reference_images_per_second(data: LongTailedData, device: str, workers: int = 2) -> float:
+    """One epoch of the peers' pipeline: DataLoader + per-sample transforms + NCHW fp32 SGD."""
+    model = MODELS.build("resnet32", num_classes=10).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
+    loader = DataLoader(_PilImages(data.train), batch_size=128, shuffle=True, num_workers=workers,
+                        persistent_workers=workers > 0)
+    seen, started = 0, None
+    for step, (x, y) in enumerate(loader):
+        if step == 1:  # exclude worker start-up and the first step, as the engine's warm-up does
+            started, seen = time.perf_counter(), 0
+        loss = torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seen += len(y)
+    return seen / (time.perf_counter() - started)
+
+
+def flops_per_image(device: str) -> float:
+    """FLOPs of one ResNet-32 training step (forward + backward) per image."""
+    model = MODELS.build("resnet32", num_classes=10).to(device)
+    x = torch.randn(8, 3, 32, 32, device=device)
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.cross_entropy(model(x), torch.zeros(8, dtype=torch.long, device=device)).backward()
+    return counter.get_total_flops() / 8
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=97,
+                        help="batches per measured epoch (97: the 12,406 images of CIFAR-10-LT IF100)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    precision = resolve_precision("auto", torch.device(args.device))
+    data = cifar10_lt_shaped(args.steps)
+    print(f"machine: {platform.machine()}, {args.device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"engine precision {precision}; {len(data.train)} images per measurement")
+    engine = engine_images_per_second(data, 1, args.device, precision)
+    engine_fp32 = engine_images_per_second(data, 1, args.device, "fp32")
+    reference = reference_images_per_second(data, args.device)
+    flops = flops_per_image(args.device)
+    print(f"engine ({precision}, channels_last):       {engine:7.1f} img/s   {engine * flops / 1e9:6.1f} GFLOP/s")
+    print(f"engine (fp32, channels_last):       {engine_fp32:7.1f} img/s   {engine_fp32 * flops / 1e9:6.1f} GFLOP/s")
+    print(f"reference (PIL + DataLoader, fp32): {reference:7.1f} img/s   {reference * flops / 1e9:6.1f} GFLOP/s")
+    print(f"ratio engine / reference:           {engine / reference:7.2f}   (target >= 2.0 on a 2-core CPU)")
+    print(f"ratio engine fp32 / reference:      {engine_fp32 / reference:7.2f}")
+    print(f"FLOPs per training image: {flops / 1e6:.0f} M")
+    for runs in (1, 2, 4):
+        per_run = engine if runs == 1 else engine_images_per_second(data, runs, args.device, precision)
+        print(f"K = {runs} runs in one pass: {per_run:7.1f} img/s per run, {runs * per_run:7.1f} img/s in all; "
+              f"the pass costs {engine / per_run:.2f} x one run (K runs one after another: {runs} x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
