@@ -49,3 +49,26 @@ def test_unknown_profile_is_refused():
 def test_ordered_puts_the_summary_last():
     assert reproduce.ordered(["99_summary", "01_reweighting.b", "00_datasets", "01_reweighting.a"]) == [
         "00_datasets", "01_reweighting.a", "01_reweighting.b", "99_summary"]
+
+
+def test_the_shipped_campaign_is_valid():
+    from imbalance_baselines.reference import validate_campaign
+
+    path = ROOT / "params" / "cpu-reference.yaml"
+    validate_campaign(path, reproduce.read_params(path))
+
+
+@pytest.mark.parametrize("campaign, message", [
+    ({"studies": []}, "studies is empty"),
+    ({"studis": [{}]}, "unknown key 'studis'"),
+    ({"studies": [{"dataset": {"name": "cifar10_lt"}, "methods": ["CE-DRWW"]}]}, "unknown method 'CE-DRWW'"),
+    ({"studies": [{"dataset": {}, "methods": ["CE"]}]}, "dataset needs a name"),
+    ({"train": {"epochs": -1}, "studies": [{"dataset": {"name": "cifar10_lt"}, "methods": ["CE"]}]}, "epochs=-1"),
+    ({"studies": [{"dataset": {"name": "cifar10_lt"},
+                   "methods": [{"method": "CB Focal", "hyperparameters": {"gama": 1}}]}]}, "unknown key 'gama'"),
+])
+def test_bad_campaigns_are_refused(campaign, message):
+    from imbalance_baselines.reference import validate_campaign
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        validate_campaign(Path("c.yaml"), campaign)

@@ -117,7 +117,7 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
                "seconds": 0.0}
     stretches.append(stretch)
 
-    bar = tqdm(total=_total_steps(states, start_epoch, config, len(data.train)),
+    bar = tqdm(total=_total_steps(states, start_epoch, config, world),
                disable=not progress, desc="train", unit="step", mininterval=2.0)
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
@@ -125,21 +125,7 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
                   for part in group.split(epoch, config)]
         lr = learning_rate(epoch, config.epochs, config.lr, config.warmup_epochs, config.schedule,
                            config.milestones, config.factors)
-        streams: dict[str, _Stream] = {}
-        for group in groups:
-            for parameter_group in group.optimizer.param_groups:
-                parameter_group["lr"] = lr
-            for run in group.runs:
-                run.loss.set_epoch(epoch)
-                if run.mixup is not None:
-                    run.mixup.set_epoch(epoch)
-            group.lead.loss.to(device)
-            lead = group.lead
-            stream_key = lead.stream_key(epoch)
-            if stream_key not in streams:
-                streams[stream_key] = _Stream(lead, epoch, augment, world)
-            streams[stream_key].groups.append(group)
-
+        streams = _start_epoch(groups, epoch, lr, device, augment, world)
         totals = {id(group): _EpochTotals(device) for group in groups}
         for stream in streams.values():
             mix_generators = {id(g): generator(g.lead.spec.seed, epoch, "mixup") for g in stream.groups}
@@ -185,6 +171,25 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
             _save(checkpoint_path, key, epoch + 1, config.epochs, groups, states, stretches)
     bar.close()
     return _outcomes(groups, states, precision, stretches)
+
+
+def _start_epoch(groups: list[Group], epoch: int, lr: float, device: torch.device, augment: BatchAugment,
+                 world: World) -> dict[str, _Stream]:
+    """Set every group's learning rate and epoch-dependent switches; group them into streams."""
+    streams: dict[str, _Stream] = {}
+    for group in groups:
+        for parameter_group in group.optimizer.param_groups:
+            parameter_group["lr"] = lr
+        for run in group.runs:
+            run.loss.set_epoch(epoch)
+            if run.mixup is not None:
+                run.mixup.set_epoch(epoch)
+        group.lead.loss.to(device)
+        stream_key = group.lead.stream_key(epoch)
+        if stream_key not in streams:
+            streams[stream_key] = _Stream(group.lead, epoch, augment, world)
+        streams[stream_key].groups.append(group)
+    return streams
 
 
 def _log_epoch(epoch: int, epochs: int, lr: float, seconds: float, groups: list[Group]) -> None:
@@ -251,10 +256,11 @@ def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _Ep
     totals.add(loss, logits, y, step)
 
 
-def _total_steps(states: list[RunState], start: int, config: TrainConfig, num_train: int) -> int:
+def _total_steps(states: list[RunState], start: int, config: TrainConfig, world: World) -> int:
+    """Steps of this process over the remaining epochs (one per batch of each stream)."""
     total = 0
     for epoch in range(start, config.epochs):
-        lengths = {s.stream_key(epoch): s.sampler.num_samples(epoch) for s in states}
+        lengths = {s.stream_key(epoch): math.ceil(s.sampler.num_samples(epoch) / world.size) for s in states}
         total += sum(math.ceil(n / config.batch_size) for n in lengths.values())
     return total
 

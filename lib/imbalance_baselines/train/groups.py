@@ -113,6 +113,8 @@ def build_model(run: RunState, num_classes: int, device: torch.device,
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if config.compile:
+        model.compile()  # in place: state_dict keys (checkpoints) stay those of the plain module
     return model
 
 

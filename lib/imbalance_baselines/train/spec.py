@@ -76,7 +76,7 @@ class TrainConfig:
     checkpoint_every: int = 5
     precision: str = "auto"
     channels_last: bool = True
-    compile: bool = False
+    compile: bool = False  # torch.compile each model (needs a C++ compiler on the CPU)
 
     def __post_init__(self) -> None:
         # JSON round trips give lists; keep tuples so that equal configs compare and hash equal.
