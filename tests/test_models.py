@@ -81,3 +81,19 @@ def test_local_weights_with_wrong_shapes_are_refused(tmp_path):
     torch.save(state, tmp_path / "w.pt")
     with pytest.raises(ValueError, match="conv1.weight"):
         MODELS.build("resnet50", num_classes=5, weights_path=str(tmp_path / "w.pt"))
+
+
+def test_bbn_resnet32_has_a_128d_feature_and_four_blocks_in_stage3():
+    model = MODELS.build("resnet32_bbn", num_classes=100).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert model.features(x).shape == (2, 128) and model(x).shape == (2, 100)
+    assert len(model.stage3) == 4
+    # Parameters by hand: ResNet-32 minus one 64-channel block, plus two 64-channel blocks
+    # (cb_block, rb_block), and a 128 -> 100 classifier instead of 64 -> 100.
+    block64 = 2 * 64 * 64 * 9 + 4 * 64
+    resnet32 = sum(p.numel() for p in MODELS.build("resnet32", num_classes=100).parameters())
+    expected = resnet32 + block64 + 64 * 100
+    assert sum(p.numel() for p in model.parameters()) == expected
+    seen = []
+    model(x, "pool", lambda h: (seen.append(h.shape), h)[1])
+    assert seen == [(2, 128)]

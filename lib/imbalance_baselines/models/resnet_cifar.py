@@ -97,3 +97,31 @@ class ResNetCifar(nn.Module):
 
     def forward(self, x: Tensor, mix_point: str | None = None, mix_fn: MixFn | None = None) -> Tensor:
         return self.classifier(self.features(x, mix_point, mix_fn))
+
+
+class ResNetCifarBBN(ResNetCifar):
+    """BBN's ResNet-32 (Zhou et al. 2020, "BBN: Bilateral-Branch Network", Sec. 4.1), the backbone of
+    TailCalibX's CIFAR numbers (SPEC 5): the third stage has 4 blocks, followed by two parallel blocks
+    (BBN's conventional-learning ``cb_block`` and re-balancing ``rb_block``) whose pooled outputs are
+    concatenated into a 128-d feature."""
+
+    def __init__(self, num_classes: int, head: str = "linear", head_params: dict | None = None) -> None:
+        super().__init__(num_classes, blocks_per_stage=5, head=head, head_params=head_params)
+        self.stage3 = nn.Sequential(*list(self.stage3.children())[:4])
+        self.cb_block = BasicBlock(64, 64, 1)
+        self.rb_block = BasicBlock(64, 64, 1)
+        self.feature_dim = 128
+        self.classifier = make_head(head, self.feature_dim, num_classes, **(head_params or {}))
+        self._init_weights()
+
+    def features(self, x: Tensor, mix_point: str | None = None, mix_fn: MixFn | None = None) -> Tensor:
+        if mix_point is not None and mix_point not in MIX_POINTS:
+            raise ValueError(f"mix_point={mix_point!r} is not a mix-up point; allowed: {', '.join(MIX_POINTS)}")
+
+        def at(point: str, h: Tensor) -> Tensor:
+            return mix_fn(h) if (mix_fn is not None and point == mix_point) else h
+
+        h = at("stem", self.stem(at("input", x)))
+        h = at("stage3", self.stage3(at("stage2", self.stage2(at("stage1", self.stage1(h))))))
+        pooled = [torch.flatten(F.adaptive_avg_pool2d(block(h), 1), 1) for block in (self.cb_block, self.rb_block)]
+        return at("pool", torch.cat(pooled, dim=1))
