@@ -22,60 +22,38 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .data.augment import BatchAugment
 from .data.bundle import LongTailedData
 from .evaluate import per_class_accuracy
 from .registry import Registry
 from .samplers import SAMPLERS
-from .train.seeding import derive_seed, generator
-
-
-@torch.no_grad()
-def extract_features(model: nn.Module, images: Tensor, transform: Callable[[Tensor], Tensor],
-                     device: torch.device | str = "cpu", precision: str = "fp32",
-                     batch_size: int = 1000) -> Tensor:
-    """Pooled features float32 [N, D] of uint8 ``images`` through ``model.features`` in eval mode.
-
-    ``transform`` maps a uint8 batch to the network input (normalisation, or augmentation for
-    training features). The model's mode is restored afterwards; its state is never changed.
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    chunks = []
-    for start in range(0, images.shape[0], batch_size):
-        x = transform(images[start:start + batch_size].to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            chunks.append(model.features(x).float().cpu())
-    model.train(was_training)
-    return torch.cat(chunks)
+from .train.seeding import derive_seed
+from .train.sources import FileListData, make_source
 
 
 @dataclass
 class FrozenBackbone:
-    """A trained network used only as a feature extractor (never updated)."""
+    """A trained network used only as a feature extractor: evaluation mode, no gradients, never
+    updated (weights and BatchNorm statistics stay as stage 1 left them)."""
 
     model: nn.Module
-    data: LongTailedData
+    data: LongTailedData | FileListData
     device: str = "cpu"
     precision: str = "fp32"
 
     def __post_init__(self) -> None:
-        self.augment = BatchAugment(self.data.mean, self.data.std)
         self.model = self.model.to(self.device).eval()
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
+        self.source = make_source(self.data, torch.device(self.device), channels_last=False)
 
     def train_features(self, epoch: int, seed: int) -> Tensor:
-        """Training features with this epoch's fresh augmentation (seeded by seed and epoch)."""
-        stream = generator(seed, epoch, "stage2-augment")
-        return extract_features(self.model, self.data.train.images, lambda x: self.augment(x, stream),
-                                self.device, self.precision)
+        """Pooled training features [N, D] with epoch ``epoch``'s fresh training augmentation."""
+        return self.source.map(self.model.features, "train", self.precision,
+                               augment_seed=derive_seed(seed, "stage2"), epoch=epoch)
 
     def features(self, split: str) -> Tensor:
-        """Features of the un-augmented ``split`` ("train", "val" or "test")."""
-        images = getattr(self.data, split).images
-        return extract_features(self.model, images, self.augment.normalize, self.device, self.precision)
+        """Pooled features [N, D] of the un-augmented ``split`` ("train", "val" or "test")."""
+        return self.source.map(self.model.features, split, self.precision)
 
 
 class ScaledClassifier(nn.Module):

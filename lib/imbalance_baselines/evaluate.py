@@ -1,34 +1,11 @@
-"""Predictions and metrics on a labelled split.
-
-``predict_logits`` runs a model over uint8 images in evaluation mode. Accuracies are fractions in
-code (percentages only in tables).
-"""
+"""Metrics of logits on a labelled split: top-k, per-class, many/medium/few-shot, macro-F1,
+calibration, confusion; mean and 95% interval over seeds. Accuracies are fractions in code
+(percentages only in tables)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-from torch import Tensor, nn
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: Tensor, normalize: Callable[[Tensor], Tensor],
-                   device: torch.device | str = "cpu", precision: str = "fp32",
-                   batch_size: int = 1000, channels_last: bool = True) -> Tensor:
-    """float32 logits [N, C] on the CPU for uint8 ``images`` [N, 3, H, W] (no augmentation)."""
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    outputs = []
-    for start in range(0, images.shape[0], batch_size):
-        x = normalize(images[start:start + batch_size].to(device, non_blocking=True))
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            outputs.append(model(x).float().cpu())
-    model.train(was_training)
-    return torch.cat(outputs)
+from torch import Tensor
 
 
 def top_k_accuracy(logits: Tensor, labels: Tensor, k: int = 1) -> float:

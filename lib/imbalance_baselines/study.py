@@ -22,11 +22,11 @@ from typing import Any
 import torch
 
 from . import __version__
-from .data.augment import BatchAugment
 from .data.bundle import LongTailedData
-from .evaluate import classification_report, predict_logits
+from .evaluate import classification_report
 from .train.checkpoint import load_torch, save_json_atomic, save_torch_atomic
-from .train.engine import RunOutcome, study_key, train
+from .train.engine import RunOutcome, evaluate, study_key, train
+from .train.sources import make_source
 from .train.precision import resolve_precision
 from .train.spec import TRAINING_CODE_VERSION, RunSpec, TrainConfig, short_hash
 
@@ -137,13 +137,12 @@ def _store(outcome: RunOutcome, folder: Path, data: LongTailedData, config: Trai
         log.error(outcome.error)
         return load_result(folder)
     precision = resolve_precision(config.precision, torch.device(device))
-    normalize = BatchAugment(data.mean, data.std).normalize
+    source = make_source(data, torch.device(device), channels_last=False)
     for split_name in ("test", "val"):
         split = getattr(data, split_name)
         if split is None:
             continue
-        logits = predict_logits(outcome.model, split.images, normalize, device, precision,
-                                channels_last=False)
+        logits = evaluate(outcome.model.to(device), source, split_name, precision)
         record[split_name] = classification_report(logits, split.labels, data.class_counts)
     if keep_weights:
         save_torch_atomic(outcome.model.state_dict(), folder / "model.pt")
@@ -215,16 +214,15 @@ def posthoc_adjusted(result: RunResult, data: LongTailedData, tau: float = 1.0,
     if path.exists():
         record = json.loads(path.read_text())
         return RunResult(f"{result.name} + post-hoc LA", result.folder, record)
-    model = result.load_model()
     device = resolve_device(device)
-    normalize = BatchAugment(data.mean, data.std).normalize
+    model = result.load_model().to(device)
+    source = make_source(data, torch.device(device), channels_last=False)
     record = {**result.record, "posthoc": {"method": "logit adjustment", "tau": tau}}
     for split_name in ("test", "val"):
         split = getattr(data, split_name)
         if split is None:
             continue
-        logits = predict_logits(model.to(device), split.images, normalize, device,
-                                result.record["training"]["precision"], channels_last=False)
+        logits = evaluate(model, source, split_name, result.record["training"]["precision"])
         adjusted = posthoc_logit_adjustment(logits, data.class_counts, tau)
         record[split_name] = classification_report(adjusted, split.labels, data.class_counts)
     save_json_atomic(record, path)

@@ -62,7 +62,7 @@ def _row(run: dict[str, Any]) -> dict[str, Any]:
     test = run["test"]
     stretches = run.get("training", {}).get("stretches", [])
     return {
-        "method": run["method"], "dataset": run["data"]["dataset"] + "_lt",
+        "method": run["method"], "dataset": run["data"]["name"],
         "imbalance_factor": run["data"].get("imbalance_factor"),
         "seed": run["seed"], "epochs": run["config"]["epochs"],
         "top1": 100 * test["top1"], "many": _percent(test.get("many_shot")),

@@ -4,12 +4,15 @@ Image datasets are built by name from :data:`DATASETS` and return a :class:`Long
 
     data = DATASETS.build("cifar10_lt", root="data", imbalance_factor=100, val_per_class=100)
 
-iNaturalist returns a file list instead (:func:`load_inaturalist`), its images being too many for memory.
+The large benchmarks (ImageNet-LT, Places-LT, mini-ImageNet-LT, iNaturalist) build a
+:class:`FileListData` instead: file lists streamed by the JPEG pipeline, their images being too many
+for memory.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any
 
 from ..registry import Registry
@@ -22,6 +25,11 @@ from .longtail import FullData, make_long_tailed
 from .profiles import counts, select_subset, split_validation
 from .synthetic import (make_images, make_split, make_synthetic_lt, write_cifar_pickle, write_image_folder,
                         write_inaturalist_fixture)
+from .file_lists import FileListData, inaturalist_data, split_file_data, synthetic_split_files
+from .jpeg_pipeline import JpegDataset, JpegLoader, eval_transform, make_loader, train_transform
+from .mini_imagenet import build_mini_imagenet_lt, mini_imagenet_classes
+from .split_files import KNOWN_COUNTS, load_split_file_dataset
+from .split_fixtures import write_imagenet_train_tree, write_split_file_fixture
 
 DATASETS = Registry("dataset")
 
@@ -44,23 +52,19 @@ def synthetic_lt(root: str | os.PathLike[str] | None = None, **params: Any) -> L
     return make_synthetic_lt(**params)
 
 
+for _benchmark in ("imagenet_lt", "places_lt", "mini_imagenet_lt"):
+    DATASETS.register(_benchmark)(partial(split_file_data, benchmark=_benchmark))
+for _year in (2017, 2018):
+    DATASETS.register(f"inaturalist{_year}")(partial(inaturalist_data, year=_year))
+DATASETS.register("synthetic_split_files")(synthetic_split_files)
+
 __all__ = [
-    "DATASETS", "DatasetError", "FileListDataset", "FileListSplit", "FullData", "ImageSplit",
-    "LongTailedData", "channel_stats", "counts", "download_cifar", "indices_hash", "load_cifar_lt",
-    "load_inaturalist", "make_images", "make_long_tailed", "make_split", "make_synthetic_lt",
-    "read_cifar", "read_cifar_pickle", "read_image_folder", "select_subset", "split_validation",
-    "write_cifar_pickle", "write_image_folder", "write_inaturalist_fixture",
-]
-
-# Large-scale long-tailed benchmarks (issue 10): split files, mini-ImageNet-LT, the streaming JPEG pipeline.
-from .jpeg_pipeline import (JpegDataset, JpegLoader, eval_transform, make_loader,  # noqa: E402
-                            train_transform)
-from .mini_imagenet import build_mini_imagenet_lt, mini_imagenet_classes  # noqa: E402
-from .split_files import KNOWN_COUNTS, load_split_file_dataset  # noqa: E402
-from .split_fixtures import write_imagenet_train_tree, write_split_file_fixture  # noqa: E402
-
-__all__ += [
-    "JpegDataset", "JpegLoader", "KNOWN_COUNTS", "build_mini_imagenet_lt", "eval_transform",
-    "load_split_file_dataset", "make_loader", "mini_imagenet_classes", "train_transform",
-    "write_imagenet_train_tree", "write_split_file_fixture",
+    "DATASETS", "DatasetError", "FileListData", "FileListDataset", "FileListSplit", "FullData", "ImageSplit",
+    "JpegDataset", "JpegLoader", "KNOWN_COUNTS", "LongTailedData", "build_mini_imagenet_lt", "channel_stats",
+    "counts", "download_cifar", "eval_transform", "indices_hash", "inaturalist_data", "load_cifar_lt",
+    "load_inaturalist", "load_split_file_dataset", "make_images", "make_loader", "make_long_tailed",
+    "make_split", "make_synthetic_lt", "mini_imagenet_classes", "read_cifar", "read_cifar_pickle",
+    "read_image_folder", "select_subset", "split_file_data", "split_validation", "synthetic_split_files",
+    "train_transform", "write_cifar_pickle", "write_image_folder", "write_imagenet_train_tree",
+    "write_inaturalist_fixture", "write_split_file_fixture",
 ]

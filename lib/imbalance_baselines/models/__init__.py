@@ -18,7 +18,7 @@ MODELS = Registry("model")
 MODELS.register("resnet32")(partial(ResNetCifar, blocks_per_stage=5))
 MODELS.register("resnet8")(partial(ResNetCifar, blocks_per_stage=1))  # smoke runs and tests
 MODELS.register("resnet32_bbn")(ResNetCifarBBN)  # TailCalibX's CIFAR backbone (128-d feature)
-for _arch in ("resnet50", "resnet152", "resnext50_32x4d"):
+for _arch in ("resnet10", "resnet50", "resnet152", "resnext50_32x4d"):
     MODELS.register(_arch)(partial(TorchvisionBackbone, _arch))
 
 __all__ = ["MODELS", "MIX_POINTS", "CosineClassifier", "ResNetCifar", "ResNetCifarBBN", "TorchvisionBackbone", "make_head"]

@@ -1,4 +1,5 @@
-"""ImageNet-style backbones from torchvision (ResNet-50 for iNaturalist, He et al. 2016), with the
+"""ImageNet-style backbones from torchvision (ResNet-50 for iNaturalist, He et al. 2016; ResNet-10,
+one basic block per stage, as OLTR (Liu et al. 2019) and Balanced Softmax use on ImageNet-LT), with the
 same interface as the CIFAR ResNet: ``features(x)`` gives the pooled feature, ``forward`` the logits,
 and mix-up may be applied at the "input" or the "pool"-ed feature.
 
@@ -25,7 +26,8 @@ class TorchvisionBackbone(nn.Module):
     def __init__(self, arch: str, num_classes: int, head: str = "linear",
                  head_params: dict | None = None, weights_path: str | None = None) -> None:
         super().__init__()
-        network = torchvision.models.get_model(arch, weights=None)
+        network = (torchvision.models.resnet.ResNet(torchvision.models.resnet.BasicBlock, [1, 1, 1, 1])
+                   if arch == "resnet10" else torchvision.models.get_model(arch, weights=None))
         if weights_path is not None:
             load_backbone_weights(network, Path(weights_path))
         self.feature_dim = network.fc.in_features

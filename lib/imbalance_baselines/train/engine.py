@@ -25,16 +25,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data.augment import BatchAugment
 from ..data.bundle import LongTailedData
-from ..evaluate import predict_logits, top_k_accuracy
-from ..samplers import shard_positions
+from ..evaluate import top_k_accuracy
 from .checkpoint import load_torch, save_torch_atomic
 from .distributed import World, average_gradients, broadcast_buffers, current_world, reduce_over_processes
 from .groups import Group, RunState, build_model, initial_groups, make_optimizer
 from .precision import machine_description, resolve_precision
 from .schedule import learning_rate
 from .seeding import generator
+from .sources import FileListData, FileListSource, TensorSource, make_source
 from .spec import TRAINING_CODE_VERSION, RunSpec, TrainConfig, short_hash
 
 log = logging.getLogger("imbalance_baselines.train")
@@ -51,13 +50,13 @@ class RunOutcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def study_key(runs: list[RunSpec], data: LongTailedData, config: TrainConfig) -> str:
+def study_key(runs: list[RunSpec], data: LongTailedData | FileListData, config: TrainConfig) -> str:
     """Hash of everything a study's results depend on (runs, data identity, schedule, code)."""
     return short_hash([[r.to_dict() for r in runs], data.key(), config.training_dict(),
                        TRAINING_CODE_VERSION])
 
 
-def _validate(runs: list[RunSpec], data: LongTailedData, config: TrainConfig) -> None:
+def _validate(runs: list[RunSpec], data: LongTailedData | FileListData, config: TrainConfig) -> None:
     if not runs:
         raise ValueError("runs: the study has no runs; allowed: at least one RunSpec")
     names = [run.name for run in runs]
@@ -68,26 +67,18 @@ def _validate(runs: list[RunSpec], data: LongTailedData, config: TrainConfig) ->
 
 
 class _Stream:
-    """The groups fed by one draw sequence during an epoch.
+    """The groups fed by one draw sequence (same seed, same sampler draw) during an epoch."""
 
-    Augmentation (crop offsets, flips) is drawn for the whole epoch at once, one per position in
-    the draw sequence, so a sample's augmentation depends on (seed, epoch, position) only: not on
-    the batch size nor on how the epoch is shared between processes.
-    """
-
-    def __init__(self, lead: RunState, epoch: int, augment: BatchAugment, world: World) -> None:
-        sequence = lead.sampler.indices(epoch)
-        offsets, flips = augment.draw(len(sequence), generator(lead.spec.seed, epoch, "augment",
-                                                                lead.stream_key(epoch)))
-        positions = shard_positions(len(sequence), world.rank, world.size)
-        self.indices, self.offsets, self.flips = sequence[positions], offsets[positions], flips[positions]
+    def __init__(self, lead: RunState, epoch: int) -> None:
+        self.lead, self.epoch = lead, epoch
         self.groups: list[Group] = []
 
-    def batches(self, batch_size: int) -> zip:
-        return zip(*(t.split(batch_size) for t in (self.indices, self.offsets, self.flips)))
+    def batches(self, source: TensorSource | FileListSource, batch_size: int, world: World):
+        return source.batches(self.lead.sampler, self.lead.spec.seed, self.lead.stream_key(self.epoch),
+                              self.epoch, batch_size, world)
 
 
-def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
+def train(runs: list[RunSpec], data: LongTailedData | FileListData, config: TrainConfig,
           device: str | torch.device = "cpu", checkpoint_path: str | Path | None = None,
           progress: bool = True) -> dict[str, RunOutcome]:
     """Train every run of a study in one pass; resume from ``checkpoint_path`` if it exists.
@@ -103,9 +94,7 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
     class_counts = data.class_counts
     states = [RunState.build(spec, data.train.labels, class_counts) for spec in runs]
     by_name = {state.spec.name: state for state in states}
-    augment = BatchAugment(data.mean, data.std)
-    images = data.train.images.to(device)
-    labels = data.train.labels.to(device)
+    source = make_source(data, device, config.channels_last)
 
     start_epoch, groups, stretches = 0, None, []
     if checkpoint_path is not None and Path(checkpoint_path).exists():
@@ -125,16 +114,11 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
                   for part in group.split(epoch, config)]
         lr = learning_rate(epoch, config.epochs, config.lr, config.warmup_epochs, config.schedule,
                            config.milestones, config.factors)
-        streams = _start_epoch(groups, epoch, lr, device, augment, world)
+        streams = _start_epoch(groups, epoch, lr, device)
         totals = {id(group): _EpochTotals(device) for group in groups}
         for stream in streams.values():
             mix_generators = {id(g): generator(g.lead.spec.seed, epoch, "mixup") for g in stream.groups}
-            for step, (batch, offsets, flips) in enumerate(stream.batches(config.batch_size)):
-                batch = batch.to(device)
-                x = augment.apply(images[batch], offsets, flips)
-                if config.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                y = labels[batch]
+            for step, (x, y) in enumerate(stream.batches(source, config.batch_size, world)):
                 for group in stream.groups:
                     _step(group, x, y, step, totals[id(group)], mix_generators[id(group)], precision, world)
                 bar.update(1)
@@ -156,9 +140,8 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
                     run.error = message
                 continue
             if evaluate_now:
-                logits = predict_logits(group.model, data.test.images, augment.normalize, device,
-                                        precision, channels_last=config.channels_last)
-                record["test_acc"] = top_k_accuracy(logits, data.test.labels)
+                record["test_acc"] = top_k_accuracy(evaluate(group.model, source, "test", precision),
+                                                    data.test.labels)
             for run in group.runs:
                 run.history.append(dict(record))
         stretch["seconds"] += time.perf_counter() - started
@@ -173,8 +156,16 @@ def train(runs: list[RunSpec], data: LongTailedData, config: TrainConfig,
     return _outcomes(groups, states, precision, stretches)
 
 
-def _start_epoch(groups: list[Group], epoch: int, lr: float, device: torch.device, augment: BatchAugment,
-                 world: World) -> dict[str, _Stream]:
+def evaluate(model: nn.Module, source: TensorSource | FileListSource, split: str, precision: str) -> torch.Tensor:
+    """Logits [N, C] of ``model`` on an un-augmented split, in evaluation mode (mode restored)."""
+    was_training = model.training
+    model.eval()
+    logits = source.map(model, split, precision)
+    model.train(was_training)
+    return logits
+
+
+def _start_epoch(groups: list[Group], epoch: int, lr: float, device: torch.device) -> dict[str, _Stream]:
     """Set every group's learning rate and epoch-dependent switches; group them into streams."""
     streams: dict[str, _Stream] = {}
     for group in groups:
@@ -187,7 +178,7 @@ def _start_epoch(groups: list[Group], epoch: int, lr: float, device: torch.devic
         group.lead.loss.to(device)
         stream_key = group.lead.stream_key(epoch)
         if stream_key not in streams:
-            streams[stream_key] = _Stream(group.lead, epoch, augment, world)
+            streams[stream_key] = _Stream(group.lead, epoch)
         streams[stream_key].groups.append(group)
     return streams
 
