@@ -11,7 +11,7 @@ KERNEL := imbalance-baselines
 STAMP := $(VENV)/.installed
 SHARED_CIFAR := ../shared/data/unpack_cifar.py
 
-.PHONY: setup test reproduce bench lab clean refresh-references data
+.PHONY: setup test test-ui reproduce bench lab clean refresh-references data
 
 setup: $(STAMP)
 
@@ -26,6 +26,15 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	MPLBACKEND=agg $(BIN)/python -m pytest
 
+## make test-ui: the explorer notebook run in JupyterLab in headless Chromium (Debian's chromium and
+## chromium-driver; nothing downloads a browser). Screenshots: tests/ui/output/ (UI_TEST_OUTPUT=...).
+test-ui: $(STAMP)
+	@for tool in chromium chromedriver; do command -v $$tool >/dev/null || { echo "make test-ui:" \
+		"$$tool not found; install it with: apt-get install -y chromium chromium-driver" >&2; exit 1; }; done
+	@$(BIN)/python -c "import selenium" 2>/dev/null || \
+		$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,ui]'
+	IMBALANCE_UI_TESTS=1 MPLBACKEND=agg $(BIN)/python -m pytest tests/ui
+
 ## make data: real CIFAR in DATA_DIR. Uses the lossless copy beside the project when present;
 ## otherwise the notebooks download it with torchvision (md5-checked) on first use.
 data:
@@ -39,12 +48,13 @@ reproduce: $(STAMP) data
 bench: $(STAMP)
 	$(BIN)/python -m imbalance_baselines.bench --data-dir "$(DATA_DIR)"
 
+## make lab [LAB_ARGS=...]: JupyterLab on the notebooks; new notebooks get the project's kernel.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks --MultiKernelManager.default_kernel_name=$(KERNEL) $(LAB_ARGS)
 
 refresh-references: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m imbalance_baselines.reproduce --refresh-references --kernel $(KERNEL)
 
 clean:
-	rm -rf $(VENV) results/smoke .pytest_cache
+	rm -rf $(VENV) results/smoke results/explore-smoke tests/ui/output .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

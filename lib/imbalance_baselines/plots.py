@@ -15,6 +15,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -80,6 +81,9 @@ def per_class_accuracy(accuracies: Mapping[str, Sequence[float]], train_counts: 
                 label=label)
     ax.set_xscale("log")
     ax.invert_xaxis()
+    # Plain numbers (20, 50, 100) rather than 2x10^1; minor ticks labelled over short ranges only.
+    ax.xaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
+    ax.xaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
     ax.set_xlabel("training images of the class (log; head on the left)")
     ax.set_ylabel("test accuracy of the class (%)")
     ax.legend(fontsize=7, ncol=2)
