@@ -92,6 +92,18 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
                              ascending=[True, True, True, False]).reset_index(drop=True)
 
 
+def group_caption(runs: pd.DataFrame, dataset: str, factor: float, epochs: int, profile: str) -> str:
+    """What produced one leaderboard group: dataset, profile, epochs, seeds per method, precision and
+    CPU capability / device of the training stretches."""
+    part = runs[(runs["dataset"] == dataset) & (runs["imbalance_factor"] == factor) & (runs["epochs"] == epochs)]
+    seeds = sorted({int(n) for n in part.groupby("method")["seed"].nunique()})
+    seed_text = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    machines = sorted({m for ms in part["machines"] for m in ms})
+    precision = sorted({str(p) for p in part["precision"]})
+    return (f"{dataset} IF{factor:g}, profile {profile}, {epochs} epochs, {seed_text} seed(s) per method, "
+            f"{'/'.join(precision)} on {', '.join(machines)}")
+
+
 def verdict(difference: float, reported_epoch: str) -> str:
     """Plain words for ours - published (points)."""
     best_note = " (the paper took the best test epoch, which favours it)" if reported_epoch == "best" else ""
