@@ -106,3 +106,20 @@ def test_feature_generation_methods_run_and_balance(trained, method):
     assert int((~generated).sum()) == len(data.train)
     # Real rows are the normalised training features (lambda = 1: Tukey is the identity).
     assert torch.allclose(features[:3].norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_rank_correlation_by_hand():
+    from imbalance_baselines.decoupling import rank_correlation
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert rank_correlation([4, 3, 2, 1], [10, 20, 30, 40]) == pytest.approx(-1.0)
+    # ranks [0, 1, 2] vs [1, 0, 2]: centred [-1, 0, 1] . [0, -1, 1] = 1 over (sqrt 2)^2 -> 0.5
+    assert rank_correlation([1.0, 2.0, 3.0], [5.0, 1.0, 9.0]) == pytest.approx(0.5)
+    # a tie takes the mean rank: [0.5, 0.5, 2] vs [0, 1, 2] -> centred [-.5,-.5,1].[-1,0,1] = 1.5 / sqrt(1.5*2)
+    assert rank_correlation([7, 7, 9], [1, 2, 3]) == pytest.approx(1.5 / (1.5 * 2) ** 0.5)
+
+
+def test_explain_tau_states_the_choice_and_the_premise():
+    from imbalance_baselines.decoupling import explain_tau
+    text = explain_tau(0.0, [3.0, 2.0, 1.0], [100, 50, 10])
+    assert "tau = 0" in text and "unchanged" in text and "grow with class size" in text and "+1.00" in text
+    assert "do not clearly grow" in explain_tau(1.0, [1.0, 2.0, 3.0], [100, 50, 10])

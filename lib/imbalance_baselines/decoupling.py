@@ -79,6 +79,27 @@ def tau_normalized(classifier: nn.Linear, tau: float) -> nn.Linear:
     return scaled
 
 
+def rank_correlation(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation (Pearson correlation of the ranks; ties take their mean rank)."""
+    def ranks(values: Sequence[float]) -> Tensor:
+        x = torch.as_tensor(values, dtype=torch.float64)
+        return torch.stack([(x < v).sum() + ((x == v).sum() - 1) / 2 for v in x]).double()
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def explain_tau(tau: float, norms: Sequence[float], class_counts: Sequence[int]) -> str:
+    """One sentence on the chosen tau and whether the stage-1 weight norms grow with class size, the
+    premise of tau-normalisation (Kang et al. 2020, Fig. 2)."""
+    rho = rank_correlation(norms, class_counts)
+    premise = ("grow with class size" if rho >= 0.5 else
+               "do not clearly grow with class size")
+    effect = "leaves the classifier unchanged" if tau == 0 else f"divides each w_c by ||w_c||^{tau:g}"
+    return (f"Validation chose tau = {tau:g}, which {effect}. The stage-1 weight norms {premise} "
+            f"(Spearman rank correlation with the training counts: {rho:+.2f}).")
+
+
 def balanced_accuracy(logits: Tensor, labels: Tensor) -> float:
     """Mean of per-class recalls (equals top-1 on a balanced split)."""
     return per_class_accuracy(logits.argmax(1), labels, logits.shape[1]).nanmean().item()

@@ -18,10 +18,10 @@ import pandas as pd
 import yaml
 
 from .evaluate import mean_and_interval
+from .report import NOISE_POINTS
 
-# |ours - published| within this many points counts as reproduced (one seed moves CIFAR-10-LT
-# IF100 by 1.5-3 points, SPEC 1).
-AGREEMENT_POINTS = 2.0
+# |ours - published| within the seed-to-seed noise counts as reproduced.
+AGREEMENT_POINTS = NOISE_POINTS
 
 
 def published_numbers() -> pd.DataFrame:
@@ -189,3 +189,17 @@ def conclusion(board: pd.DataFrame, comparison: pd.DataFrame, profile: str) -> s
         lines.append(f"- For the differences above 2 points: checked is {CHECKED}; what remains as the "
                      f"likely cause is {LIKELY_CAUSES}.")
     return "\n".join(lines)
+
+
+def large_scale_results(results_root: str | Path, profiles: list[str]) -> pd.DataFrame:
+    """Mean top-1 and many / medium / few-shot accuracy (percent) over seeds per (profile, dataset,
+    epochs, method) of the finished runs in ``results_root/<profile>/`` (large-scale benchmarks have
+    no imbalance factor, so the leaderboard's grouping does not apply); empty when none exist."""
+    keys = ["profile", "dataset", "epochs", "method"]
+    frames = [runs.assign(profile=profile) for profile in profiles
+              if not (runs := finished_runs(Path(results_root) / profile)).empty]
+    if not frames:
+        return pd.DataFrame()
+    runs = pd.concat(frames, ignore_index=True)
+    table = runs.groupby(keys, sort=False)[["top1", "many", "medium", "few"]].mean()
+    return table.assign(seeds=runs.groupby(keys, sort=False).size()).rename(columns={"top1": "top-1"})
