@@ -74,6 +74,20 @@ def test_group_caption_names_seeds_precision_and_machine(tmp_path):
                        "bf16/fp32 on AVX2, AVX512")
 
 
+def test_a_fixed_split_without_imbalance_factor_is_its_own_group(tmp_path):
+    _write(tmp_path, "s.json", [_run("CE", 0, 0.7), _run("CE", 0, 0.4, factor=None, dataset="imagenet_lt",
+                                                       folder="large")])
+    runs = summary.finished_runs(tmp_path)
+    board = summary.leaderboard(runs)
+    keys = [key for key, _ in summary.groups(board)]
+    assert sorted(keys, key=str) == sorted([("cifar10_lt", 100, 200), ("imagenet_lt", None, 200)], key=str)
+    assert summary.figure_name("imagenet_lt", None, 90) == "99_summary-imagenet_lt-90ep"
+    assert summary.figure_name("cifar10_lt", 100, 200) == "99_summary-cifar10_lt-IF100-200ep"
+    caption = summary.group_caption(runs, "imagenet_lt", None, 200, "full")
+    assert caption.startswith("imagenet_lt, profile full, 200 epochs, 1 seed(s)")
+    assert "- imagenet_lt, 200 epochs (full): best **CE** 40.0%" in summary.conclusion(board, pd.DataFrame(), "full")
+
+
 def test_conclusion_states_only_what_the_tables_show():
     board = pd.DataFrame([{"dataset": "cifar10_lt", "imbalance_factor": 100, "epochs": 20, "method": "BS",
                            "top-1": 56.7}, {"dataset": "cifar10_lt", "imbalance_factor": 100, "epochs": 20,

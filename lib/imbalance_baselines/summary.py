@@ -83,7 +83,7 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = []
     keys = ["dataset", "imbalance_factor", "epochs", "method"]
-    for key, group in runs.groupby(keys, sort=False):
+    for key, group in runs.groupby(keys, sort=False, dropna=False):
         stats = mean_and_interval(list(group["top1"]))
         rows.append({**dict(zip(keys, key)), "top-1": stats["mean"], "±95%": stats["ci95"],
                      "seeds": stats["n"], "few": group["few"].mean(), "many": group["many"].mean()})
@@ -92,15 +92,39 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
                              ascending=[True, True, True, False]).reset_index(drop=True)
 
 
-def group_caption(runs: pd.DataFrame, dataset: str, factor: float, epochs: int, profile: str) -> str:
+def setting_name(dataset: str, factor: float | None, epochs: int) -> str:
+    """``"cifar10_lt IF100, 200 epochs"``; benchmarks with a fixed split (no imbalance factor, e.g.
+    ImageNet-LT) are named without one."""
+    return f"{dataset}{_factor_text(factor, ' IF')}, {epochs} epochs"
+
+
+def _factor_text(factor: float | None, prefix: str) -> str:
+    return "" if factor is None or pd.isna(factor) else f"{prefix}{factor:g}"
+
+
+def groups(board: pd.DataFrame) -> list[tuple[tuple[str, float | None, int], pd.DataFrame]]:
+    """The leaderboard split per (dataset, IF, epochs), in its order; IF is None for fixed splits."""
+    return [((name, None if pd.isna(factor) else factor, epochs), part)
+            for (name, factor, epochs), part in board.groupby(["dataset", "imbalance_factor", "epochs"],
+                                                               sort=False, dropna=False)]
+
+
+def figure_name(dataset: str, factor: float | None, epochs: int) -> str:
+    """File stem of one group's leaderboard figure, e.g. ``99_summary-cifar10_lt-IF100-200ep``."""
+    return f"99_summary-{dataset}{_factor_text(factor, '-IF')}-{epochs}ep"
+
+
+def group_caption(runs: pd.DataFrame, dataset: str, factor: float | None, epochs: int, profile: str) -> str:
     """What produced one leaderboard group: dataset, profile, epochs, seeds per method, precision and
     CPU capability / device of the training stretches."""
-    part = runs[(runs["dataset"] == dataset) & (runs["imbalance_factor"] == factor) & (runs["epochs"] == epochs)]
+    same_factor = runs["imbalance_factor"].isna() if factor is None else runs["imbalance_factor"] == factor
+    part = runs[(runs["dataset"] == dataset) & same_factor & (runs["epochs"] == epochs)]
     seeds = sorted({int(n) for n in part.groupby("method")["seed"].nunique()})
     seed_text = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     machines = sorted({m for ms in part["machines"] for m in ms})
     precision = sorted({str(p) for p in part["precision"]})
-    return (f"{dataset} IF{factor:g}, profile {profile}, {epochs} epochs, {seed_text} seed(s) per method, "
+    return (f"{dataset}{_factor_text(factor, ' IF')}, profile {profile}, {epochs} epochs, "
+            f"{seed_text} seed(s) per method, "
             f"{'/'.join(precision)} on {', '.join(machines)}")
 
 
@@ -168,11 +192,11 @@ LIKELY_CAUSES = ("the subset of images kept (moves CIFAR-10-LT IF100 by 1.5-3 po
 def conclusion(board: pd.DataFrame, comparison: pd.DataFrame, profile: str) -> str:
     """Markdown that states only what the two tables show."""
     lines = []
-    for (name, factor, epochs), part in board.groupby(["dataset", "imbalance_factor", "epochs"], sort=False):
+    for (name, factor, epochs), part in groups(board):
         top = part.iloc[0]
         ce = part.set_index("method")["top-1"].get("CE")
         versus = f" (CE {ce:.1f}%)" if ce is not None and top["method"] != "CE" else ""
-        lines.append(f"- {name} IF{factor:g}, {epochs} epochs ({profile}): best **{top['method']}** "
+        lines.append(f"- {setting_name(name, factor, epochs)} ({profile}): best **{top['method']}** "
                      f"{top['top-1']:.1f}%{versus} among {len(part)} methods.")
     if comparison.empty:
         lines.append("- No paper-protocol reference run has finished yet, so no published number is "
