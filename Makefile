@@ -10,6 +10,7 @@ PROFILE ?= quick
 KERNEL := imbalance-baselines
 STAMP := $(VENV)/.installed
 SHARED_CIFAR := ../shared/data/unpack_cifar.py
+LARGE_SCALE := imagenet-lt places-lt mini-imagenet-lt inat2018
 
 .PHONY: setup test test-ui reproduce bench lab clean refresh-references data
 
@@ -36,15 +37,21 @@ test-ui: $(STAMP)
 	IMBALANCE_UI_TESTS=1 MPLBACKEND=agg $(BIN)/python -m pytest tests/ui
 
 ## make data: real CIFAR in DATA_DIR. Uses the lossless copy beside the project when present;
-## otherwise the notebooks download it with torchvision (md5-checked) on first use.
+## otherwise the notebooks download it with torchvision (md5-checked) on first use. Large-scale
+## profiles read their own images from DATA_DIR, so nothing is unpacked there.
 data:
-	@if [ ! -d "$(DATA_DIR)/cifar-10-batches-py" ] && [ -f "$(SHARED_CIFAR)" ]; then \
+	@if [ -z "$(filter $(PROFILE),$(LARGE_SCALE))" ] && [ ! -d "$(DATA_DIR)/cifar-10-batches-py" ] \
+		&& [ -f "$(SHARED_CIFAR)" ]; then \
 		$(PYTHON) $(SHARED_CIFAR) "$(DATA_DIR)"; fi
 
 ## make reproduce [PROFILE=quick|smoke|full]: run every notebook of the profile into results/PROFILE.
+## Large-scale benchmarks (notebook 07): PROFILE=imagenet-lt|places-lt|mini-imagenet-lt|inat2018 with
+## DATA_DIR = the image root holding the split files (iNaturalist: its json files).
 reproduce: $(STAMP) data
 	$(BIN)/python -m imbalance_baselines.reproduce --profile $(PROFILE) --data-dir "$(DATA_DIR)" --kernel $(KERNEL)
 
+## make bench: the engine against a peers'-style CIFAR loader, and the JPEG pipeline against an
+## ImageFolder + DataLoader reference (2 workers); ratios measured in the same run.
 bench: $(STAMP)
 	$(BIN)/python -m imbalance_baselines.bench --data-dir "$(DATA_DIR)"
 

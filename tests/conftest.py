@@ -42,3 +42,22 @@ def pickle_root(tmp_path: Path, splits: tuple[ImageSplit, ImageSplit]) -> Path:
 def folder_root(tmp_path: Path, splits: tuple[ImageSplit, ImageSplit]) -> Path:
     """An image-folder tree ``train/``, ``test/`` of PNGs written from ``splits``."""
     return write_image_folder(tmp_path / "folder", *splits, CLASS_NAMES)
+
+
+@pytest.fixture
+def kill_at_epoch(monkeypatch: pytest.MonkeyPatch):
+    """``kill_at_epoch(e)``: training raises ``KeyboardInterrupt`` as epoch ``e`` (0-based) starts,
+    as a process killed there would stop; ``kill_at_epoch(None)`` lets training run again."""
+    from imbalance_baselines.train import engine
+
+    real = engine.learning_rate
+
+    def kill(doomed: int | None) -> None:
+        def learning_rate(epoch: int, *args, **kwargs):
+            if epoch == doomed:
+                raise KeyboardInterrupt("simulated kill")
+            return real(epoch, *args, **kwargs)
+
+        monkeypatch.setattr(engine, "learning_rate", real if doomed is None else learning_rate)
+
+    return kill

@@ -70,24 +70,17 @@ def test_deferred_switches_happen_at_their_epoch(data):
             (h["phase"] for h in out["ce-drw"].history)] == [False, False, True]
 
 
-def test_resume_after_a_kill_is_bit_identical(data, tmp_path, monkeypatch):
+def test_resume_after_a_kill_is_bit_identical(data, tmp_path, kill_at_epoch):
     runs = [RunSpec("ce", **TINY), RunSpec("ce-drw", loss="ce_drw", loss_params={"drw_epoch": 2}, **TINY)]
     cfg = config(epochs=4, checkpoint_every=1, milestones=(3,))
     reference = train(runs, data, cfg, progress=False)
 
     path = tmp_path / "state.pt"
-    real = engine.learning_rate
-
-    def killed_in_epoch_3(epoch, *args, **kwargs):
-        if epoch == 2:
-            raise KeyboardInterrupt("simulated kill")
-        return real(epoch, *args, **kwargs)
-
-    monkeypatch.setattr(engine, "learning_rate", killed_in_epoch_3)
+    kill_at_epoch(2)
     with pytest.raises(KeyboardInterrupt):
         train(runs, data, cfg, checkpoint_path=path, progress=False)
     assert torch.load(path, weights_only=False)["next_epoch"] == 2
-    monkeypatch.setattr(engine, "learning_rate", real)
+    kill_at_epoch(None)
     resumed = train(runs, data, cfg, checkpoint_path=path, progress=False)
     for name in ("ce", "ce-drw"):
         assert_same_weights(resumed[name], reference[name])

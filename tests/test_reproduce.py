@@ -34,7 +34,8 @@ def test_unknown_stage2_method_is_refused(tmp_path):
         reproduce.validate(ROOT / "notebooks" / "04_decoupling.ipynb", tmp_path / "x.yaml", {"stage2": {"cRT2": {}}})
 
 
-@pytest.mark.parametrize("profile", ["smoke", "quick", "full"])
+@pytest.mark.parametrize("profile", ["smoke", "quick", "full", "imagenet-lt", "places-lt", "mini-imagenet-lt",
+                                     "inat2018"])
 def test_every_shipped_parameter_file_is_valid(profile):
     for path in sorted((ROOT / "params" / profile).glob("*.yaml")):
         notebook = ROOT / "notebooks" / f"{path.stem.split('.')[0]}.ipynb"
@@ -72,3 +73,29 @@ def test_bad_campaigns_are_refused(campaign, message):
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         validate_campaign(Path("c.yaml"), campaign)
+
+
+@pytest.mark.parametrize("profile, missing", [
+    ("imagenet-lt", "ImageNet_LT_train.txt"), ("places-lt", "Places_LT_train.txt"),
+    ("mini-imagenet-lt", "mini_ImageNet_LT_train.txt"), ("inat2018", "train2018.json")])
+def test_large_scale_profile_without_images_stops_at_once(tmp_path, capsys, profile, missing):
+    code = reproduce.main(["--profile", profile, "--data-dir", str(tmp_path / "nowhere")])
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert code == 2 and "executing" not in captured.out
+    assert len(err.splitlines()) == 1, err
+    assert str(tmp_path / "nowhere" / missing) in err and ("get" in err or "come with" in err or "build" in err)
+    assert not (ROOT / "results" / profile).exists()
+
+
+def test_places_lt_without_initial_weights_names_the_file(tmp_path, capsys):
+    for split in ("train", "val", "test"):
+        (tmp_path / f"Places_LT_{split}.txt").write_text("")
+    assert reproduce.main(["--profile", "places-lt", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "resnet152_imagenet.pth") in err and "IMAGENET1K_V1" in err
+
+
+def test_refreshing_an_unknown_reference_is_refused():
+    with pytest.raises(ConfigError, match="'07_large_scael' is not in profile 'smoke'"):
+        reproduce.refresh_references("imbalance-baselines", "07_large_scael")

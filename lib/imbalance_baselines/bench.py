@@ -1,6 +1,6 @@
 """``make bench``: training throughput of the engine against a peers'-style reference, same run.
 
-    python -m imbalance_baselines.bench [--steps 30] [--threads N]
+    python -m imbalance_baselines.bench [--steps 30] [--threads N] [--part all|engine|jpeg]
 
 Prints, on CIFAR-10-LT-shaped data (12,406 images of 32x32; random pixels, since throughput does
 not depend on them), ResNet-32, batch 128:
@@ -12,6 +12,8 @@ not depend on them), ResNet-32, batch 128:
 - the achieved GFLOP/s (FLOPs of one training step counted by torch's FlopCounterMode);
 - K = 1, 2, 4 runs in one pass (one seed, different losses, so they share one batch stream), as
   images/s per run.
+and (``bench_jpeg``) the JPEG pipeline's images/s with 2 workers next to a torchvision ImageFolder +
+DataLoader reference, on a synthetic JPEG tree written to a temporary folder, and their ratio.
 Every figure is measured in this invocation on this machine; compare ratios, not absolute numbers.
 """
 
@@ -27,6 +29,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from . import bench_jpeg
 from .data.bundle import ImageSplit, LongTailedData
 from .data.profiles import counts
 from .models import MODELS
@@ -117,9 +120,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="batches per measured epoch (97: the 12,406 images of CIFAR-10-LT IF100)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--part", choices=("all", "engine", "jpeg"), default="all",
+                        help="the engine benchmark, the JPEG pipeline benchmark, or both")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.part in ("all", "engine"):
+        engine_benchmark(args)
+    if args.part in ("all", "jpeg"):
+        jpeg = bench_jpeg.compare()
+        print(f"JPEG pipeline (decode_jpeg + transforms.v2, 2 workers): {jpeg['pipeline']:7.1f} img/s")
+        print(f"reference (ImageFolder + PIL transforms, 2 workers):    {jpeg['reference']:7.1f} img/s")
+        print(f"ratio JPEG pipeline / reference:                        {jpeg['ratio']:7.2f}")
+    return 0
+
+
+def engine_benchmark(args: argparse.Namespace) -> None:
+    """The engine against the peers'-style CIFAR reference (see the module docstring)."""
     precision = resolve_precision("auto", torch.device(args.device))
     data = cifar10_lt_shaped(args.steps)
     print(f"machine: {platform.machine()}, {args.device}, torch {torch.__version__}, "
@@ -139,7 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         per_run = engine if runs == 1 else engine_images_per_second(data, runs, args.device, precision)
         print(f"K = {runs} runs in one pass: {per_run:7.1f} img/s per run, {runs * per_run:7.1f} img/s in all; "
               f"the pass costs {engine / per_run:.2f} x one run (K runs one after another: {runs} x)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "tau": 1.0,              # logit adjustment (Menon et al. 2021)
     "mixup_alpha": 1.0,      # Beta(alpha, alpha) of mix-up (Bag of Tricks: 1.0)
     "manifold_point": "pool",  # where manifold mix-up mixes (Bag of Tricks: the pooled feature)
+    "teachers": [],          # CBD: run folders of the frozen teachers (runs with kept weights)
+    "distill_alpha": 0.8,    # CBD (Iscen et al. 2021): weight a of the distillation term
+    "distill_beta": 100.0,   # CBD: scale b of the cosine term (TailCalibX: 100 / 200 / 100 at IF 100 / 50 / 10)
 }
 
 
@@ -38,10 +41,14 @@ class Method:
 
     def run(self, config: TrainConfig, seed: int = 0,
             hyperparameters: Mapping[str, Any] | None = None, name: str | None = None,
-            model: str = "resnet32") -> RunSpec:
-        """The RunSpec of this method on ``model`` (the recipe may set its head)."""
+            model: str = "resnet32", model_params: Mapping[str, Any] | None = None) -> RunSpec:
+        """The RunSpec of this method on ``model`` (the recipe may set its head); ``model_params``
+        (e.g. ``weights_path``) are passed to the model too, the recipe's own taking precedence."""
         hp = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
-        return RunSpec(name=name or self.name, seed=seed, model=model, **self.fields(config, hp))
+        fields = self.fields(config, hp)
+        if model_params:
+            fields["model_params"] = {**model_params, **fields.get("model_params", {})}
+        return RunSpec(name=name or self.name, seed=seed, model=model, **fields)
 
 
 def method(name: str, family: str, paper: str) -> Callable:
@@ -205,3 +212,12 @@ def _input_mixup_bs(config, hp):
 @method("Manifold mix-up + Balanced Softmax", "mixup", "Verma et al. 2019 with Ren et al. 2020")
 def _manifold_bs(config, hp):
     return {"loss": "balanced_softmax", "mixup": _mixup(hp, hp["manifold_point"], False, config)}
+
+
+# --- distillation --------------------------------------------------------------------------------
+@method("CBD", "distillation", "Iscen et al. 2021, class-balanced distillation (TailCalibX's form): "
+        "class-aware sampling, cosine classifier, frozen CE (cosine) teachers")
+def _cbd(config, hp):
+    return {**_class_aware.fields(config, hp), "model_params": _ce_cosine.fields(config, hp)["model_params"],
+            "distill": {"teachers": list(hp["teachers"]), "alpha": hp["distill_alpha"],
+                        "beta": hp["distill_beta"]}}

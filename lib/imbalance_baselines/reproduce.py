@@ -78,12 +78,31 @@ def validate(notebook: Path, params_path: Path, params: dict[str, Any]) -> None:
     from . import feature_generation  # noqa: F401 - registers TailCalib and TailCalibX
     from .decoupling import TWO_STAGE
 
-    for method in params.get("stage2", {}):
+    check_keys(f"{where}: cbd", params.get("cbd", {}), defaults.get("cbd", {}))
+    for method in {**params.get("stage2", {}), **params.get("cbd", {}).get("stage2", {})}:
         if method not in TWO_STAGE:
             raise ConfigError(f"{where}: stage2: unknown method {method!r}; allowed: {', '.join(TWO_STAGE)}")
     seeds = params.get("seeds", [0])
     if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
         raise ConfigError(f"{where}: seeds={seeds!r}; allowed: a non-empty list of integers >= 0")
+
+
+def check_inputs(params_path: Path, params: dict[str, Any], data_dir: str) -> None:
+    """The files a profile reads from ``data_dir`` exist (split files or annotation json of a
+    large-scale dataset, ``init_weights``): else one ``ConfigError`` naming the missing path and how
+    to obtain it, before any notebook runs."""
+    from .data import DatasetError
+    from .data.file_lists import check_present
+    from .study import initial_weights
+
+    dataset = dict(params.get("dataset", {}))
+    try:
+        if dataset:
+            check_present(dataset.pop("name"), data_dir, **dataset)
+        initial_weights(params.get("init_weights", ""), data_dir)
+    except (DatasetError, FileNotFoundError) as error:
+        where = params_path.relative_to(ROOT) if params_path.is_relative_to(ROOT) else params_path
+        raise ConfigError(f"{where}: DATA_DIR={data_dir}: {error}") from None
 
 
 def inputs_hash(notebook: Path, params_path: Path, data_dir: str) -> str:
@@ -132,6 +151,7 @@ def run_profile(profile: str, data_dir: str, kernel: str, only: str | None = Non
             raise ConfigError(f"{params_path}: no notebook {notebook.relative_to(ROOT)} for it")
         params = read_params(params_path)
         validate(notebook, params_path, params)
+        check_inputs(params_path, params, data_dir)
         plans.append((name, notebook, params_path, params))
 
     results_root = results_root or ROOT / "results"
@@ -175,14 +195,20 @@ def start_campaign(data_dir: str) -> int:
     return 0
 
 
-def refresh_references(kernel: str) -> int:
-    """Re-execute every notebook with the smoke profile into tests/notebooks/ (the nbval references)."""
+def refresh_references(kernel: str, only: str | None = None) -> int:
+    """Re-execute every notebook (or ``only`` that one) with the smoke profile into tests/notebooks/
+    (the nbval references)."""
     target = ROOT / "tests" / "notebooks"
     target.mkdir(parents=True, exist_ok=True)
+    names = ordered(p.stem for p in (PARAMS / "smoke").glob("*.yaml"))
+    if only is not None:
+        if only not in names:
+            raise ConfigError(f"notebook {only!r} is not in profile 'smoke'; allowed: {', '.join(names)}")
+        names = [only]
     with tempfile.TemporaryDirectory() as scratch:
         copies = Path(scratch) / "notebooks"
         copies.mkdir()
-        for name in ordered(p.stem for p in (PARAMS / "smoke").glob("*.yaml")):
+        for name in names:
             shutil.copy(NOTEBOOKS / f"{name}.ipynb", copies / f"{name}.ipynb")
             params = read_params(PARAMS / "smoke" / f"{name}.yaml")
             validate(NOTEBOOKS / f"{name}.ipynb", PARAMS / "smoke" / f"{name}.yaml", params)
@@ -200,13 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--kernel", default="imbalance-baselines")
-    parser.add_argument("--notebook", default=None, help="run one notebook of the profile")
+    parser.add_argument("--notebook", default=None,
+                        help="run (or with --refresh-references, refresh) one notebook of the profile")
     parser.add_argument("--refresh-references", action="store_true",
                         help="rebuild tests/notebooks/ (the nbval references) with the smoke profile")
     args = parser.parse_args(argv)
     try:
         if args.refresh_references:
-            return refresh_references(args.kernel)
+            return refresh_references(args.kernel, args.notebook)
         if args.profile == "cpu-reference":
             return start_campaign(args.data_dir)
         return run_profile(args.profile, args.data_dir, args.kernel, args.notebook)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import re
 import time
@@ -179,11 +180,13 @@ def run_methods(methods: list[str | dict[str, Any]], data: LongTailedData, confi
                 results_dir: str | Path, seeds: list[int] = (0,),
                 hyperparameters: dict[str, Any] | None = None, device: str = "auto",
                 keep_weights: list[str] = (), progress: bool = True,
-                model: str = "resnet32") -> dict[tuple[str, int], RunResult]:
+                model: str = "resnet32",
+                model_params: dict[str, Any] | None = None) -> dict[tuple[str, int], RunResult]:
     """Train (or load) every method x seed as one study; results keyed by (display name, seed).
 
     A method is a name from ``methods.METHODS`` or ``{"method": name, "name": display name,
-    "hyperparameters": {...}}`` for a variant with its own settings.
+    "hyperparameters": {...}}`` for a variant with its own settings. ``model_params`` go to every
+    run's model (e.g. ``initial_weights(...)``).
     """
     from .methods import METHODS
 
@@ -194,13 +197,38 @@ def run_methods(methods: list[str | dict[str, Any]], data: LongTailedData, confi
         hp = {**(hyperparameters or {}), **entry.get("hyperparameters", {})}
         for seed in seeds:
             run = METHODS.get(entry["method"]).run(config, seed, hp, name=f"{display} [seed {seed}]",
-                                                   model=model)
+                                                   model=model, model_params=model_params)
             runs.append(run)
             keys.append((display, seed))
             if display in keep_weights:
                 keep.append(run.name)
     results = run_study(runs, data, config, results_dir, resolve_device(device), keep, progress)
     return {key: results[run.name] for key, run in zip(keys, runs)}
+
+
+def run_cbd(base_method: str, data: LongTailedData, config: TrainConfig, results_dir: str | Path,
+            seeds: list[int] = (0,), teacher_seeds: list[int] = (0,), alpha: float = 0.8,
+            beta: float = 100.0, stage2: dict[str, dict[str, Any]] | None = None,
+            hyperparameters: dict[str, Any] | None = None, device: str = "auto", progress: bool = True,
+            model: str = "resnet32") -> dict[tuple[str, int], RunResult]:
+    """CBD (Iscen et al. 2021; ``distillation``): teachers are ``base_method`` runs with kept weights,
+    one per teacher seed (cache hits when already trained); one student per seed, kept too; then each
+    two-stage method of ``stage2`` (e.g. TailCalibX) on every student's frozen network.
+
+    Results keyed ("CBD", seed) and ("CBD + <method>", seed); the teachers are not returned.
+    """
+    teachers = run_methods([base_method], data, config, results_dir, teacher_seeds, hyperparameters,
+                           device, keep_weights=[base_method], progress=progress, model=model)
+    distill = {"teachers": [str(teachers[(base_method, s)].folder) for s in teacher_seeds],
+               "distill_alpha": alpha, "distill_beta": beta}
+    results = run_methods([{"method": "CBD", "hyperparameters": distill}], data, config, results_dir,
+                          seeds, hyperparameters, device, keep_weights=["CBD"], progress=progress,
+                          model=model)
+    for seed in seeds:
+        for method, params in (stage2 or {}).items():
+            results[(f"CBD + {method}", seed)] = run_two_stage(results[("CBD", seed)], data, method,
+                                                               params, device, seed)
+    return results
 
 
 def posthoc_adjusted(result: RunResult, data: LongTailedData, tau: float = 1.0,
@@ -239,6 +267,37 @@ def prepare(dataset: dict[str, Any], data_dir: str | Path, train: dict[str, Any]
     data = load_data(dataset, data_dir)
     config = train_config("train", train, len(data.train))
     return data, config, Path(results_root) / profile / dataset["name"]
+
+
+def initial_weights(init_weights: str, data_dir: str | Path) -> dict[str, Any]:
+    """Model parameters loading initial weights from a local state-dict file (``init_weights``,
+    relative to ``data_dir`` unless absolute; "" for a random initialisation). Nothing is downloaded:
+    a missing file is a ``FileNotFoundError`` naming its path and how to make it."""
+    if not init_weights:
+        return {}
+    path = Path(data_dir) / init_weights
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"init_weights={init_weights!r}: {path.resolve()} is missing; save an ImageNet-pretrained "
+            f"state dict there, e.g. on a machine with internet access: torch.save(torchvision.models."
+            f"resnet152(weights='IMAGENET1K_V1').state_dict(), '{path.name}')")
+    return {"weights_path": str(path.resolve())}
+
+
+def scaled_learning_rate(train: dict[str, Any], reference_batch: int,
+                         processes: int | None = None) -> dict[str, Any]:
+    """``train`` with its lr scaled by the linear rule (``train.schedule.linear_scaled_lr``): the
+    recipe's lr is for a total batch of ``reference_batch``; the total batch here is ``batch_size``
+    (per process) x ``processes`` (default: torchrun's ``WORLD_SIZE``, 1 without torchrun).
+    ``reference_batch`` 0 leaves ``train`` as it is."""
+    from .train.schedule import linear_scaled_lr
+
+    if not reference_batch:
+        return dict(train)
+    processes = processes if processes is not None else int(os.environ.get("WORLD_SIZE", "1"))
+    lr = train.get("lr", TrainConfig.lr)
+    total = train.get("batch_size", TrainConfig.batch_size) * processes
+    return {**train, "lr": linear_scaled_lr(lr, total, reference_batch)}
 
 
 # Bump when a two-stage method changes what it computes (its cached results are then not reused).

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from .inaturalist import FileListSplit, load_inaturalist
-from .split_files import load_split_file_dataset, split_file_name
+from .inaturalist import FileListSplit, annotation_path, load_inaturalist
+from .split_files import BENCHMARKS, load_split_file_dataset, split_file_name, split_file_paths
 from .split_fixtures import write_split_file_fixture
 
 
@@ -88,3 +88,14 @@ def synthetic_split_files(root: str | os.PathLike[str], class_counts: Sequence[i
     data = split_file_data(folder, "imagenet_lt", check_counts=False, image_size=image_size, workers=workers)
     data.name = data.identity["dataset"] = "synthetic_split_files"
     return data
+
+
+def check_present(name: str, root: str | os.PathLike[str], split_dir: str | None = None, **_: Any) -> None:
+    """Before any work: the files a file-list dataset is read from (split files, annotation json) exist
+    under ``root``; otherwise one :class:`DatasetError` naming the first missing path and how to obtain
+    the data. Other datasets (CIFAR downloads itself, synthetic sets are written) need nothing here."""
+    if name in BENCHMARKS:
+        split_file_paths(name, Path(root) if split_dir is None else Path(split_dir))
+    elif name.startswith("inaturalist") and name[-4:].isdigit():
+        for split in ("train", "val"):
+            annotation_path(Path(root), int(name[-4:]), split)

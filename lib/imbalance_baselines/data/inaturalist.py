@@ -61,6 +61,14 @@ class FileListSplit:
         return torch.bincount(self.labels, minlength=self.num_classes).tolist()
 
 
+def annotation_path(root: Path, year: int, split: str) -> Path:
+    """``root/<split><year>.json``; a :class:`DatasetError` names it and how to get it when missing."""
+    path = Path(root) / json_name(year, split)
+    if not path.is_file():
+        raise DatasetError(f"iNaturalist annotation file {path} is missing; {HOW_TO_GET}")
+    return path
+
+
 class FileListDataset(Dataset):
     """A :class:`FileListSplit` as a torch Dataset: ``(transform(RGB PIL image), label)`` per index."""
 
@@ -143,9 +151,7 @@ def load_inaturalist(root: str | os.PathLike[str], year: int = 2018, split: str 
         raise DatasetError(f"iNaturalist split {split!r} is not usable; expected one of {SPLITS} "
                            f"(the public test json has no labels: evaluate on 'val')")
     root = Path(root)
-    path = root / json_name(year, split)
-    if not path.is_file():
-        raise DatasetError(f"iNaturalist annotation file {path} is missing; {HOW_TO_GET}")
+    path = annotation_path(root, year, split)
     files, image_category, category_ids, class_names = read_coco_split(path)
     labels = np.searchsorted(np.asarray(category_ids, dtype=np.int64), image_category)
     if len(category_ids) != EXPECTED_CLASSES[year]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,16 @@ def check_known_counts(class_counts: list[int], known: KnownCounts, title: str, 
                            f"e.g. {', '.join(wrong[:5])}; {hint}")
 
 
+def split_file_paths(benchmark: str, split_dir: Path, splits: Iterable[str] = SPLITS) -> dict[str, Path]:
+    """The split files of ``splits`` in ``split_dir``; a :class:`DatasetError` names the first missing
+    one and how to obtain the data (checked before anything is read)."""
+    files = {split: split_dir / split_file_name(benchmark, split) for split in SPLITS if split in set(splits)}
+    for path in files.values():
+        if not path.is_file():
+            raise DatasetError(f"{TITLE[benchmark]} split file {path} is missing; {HOW_TO_GET[benchmark]}")
+    return files
+
+
 def load_split_file_dataset(root: str | os.PathLike[str], benchmark: str = "imagenet_lt", split: str = "train",
                             split_dir: str | os.PathLike[str] | None = None,
                             check_counts: bool = True) -> FileListSplit:
@@ -169,10 +180,7 @@ def load_split_file_dataset(root: str | os.PathLike[str], benchmark: str = "imag
         raise DatasetError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     root = Path(root)
     split_dir = root if split_dir is None else Path(split_dir)
-    files = {name: split_dir / split_file_name(benchmark, name) for name in {"train", split}}
-    for path in files.values():
-        if not path.is_file():
-            raise DatasetError(f"{TITLE[benchmark]} split file {path} is missing; {HOW_TO_GET[benchmark]}")
+    files = split_file_paths(benchmark, split_dir, {"train", split})
     train_paths, train_labels, train_lines = read_split_file(files["train"])
     paths, labels, lines = (train_paths, train_labels, train_lines) if split == "train" \
         else read_split_file(files[split])

@@ -26,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.bundle import LongTailedData
+from ..distillation import without_converter
 from ..evaluate import top_k_accuracy
 from .checkpoint import load_torch, save_torch_atomic
 from .distributed import World, average_gradients, broadcast_buffers, current_world, reduce_over_processes
@@ -176,6 +177,8 @@ def _start_epoch(groups: list[Group], epoch: int, lr: float, device: torch.devic
             if run.mixup is not None:
                 run.mixup.set_epoch(epoch)
         group.lead.loss.to(device)
+        if group.lead.distiller is not None:
+            group.lead.distiller.to(device)
         stream_key = group.lead.stream_key(epoch)
         if stream_key not in streams:
             streams[stream_key] = _Stream(group.lead, epoch)
@@ -237,6 +240,8 @@ def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _Ep
             pair = run.mixup.draw(y.shape[0], mix_generator, x.device)
             logits = group.model(x, run.mixup.point, lambda h: run.mixup.mix(h, pair))
             loss = run.mixup.mixed_loss(run.loss, logits, y, pair)
+        elif run.distiller is not None:
+            logits, loss = run.distiller.student_loss(group.model, x, y, run.loss)
         else:
             logits = group.model(x)
             loss = run.loss(logits, y)
@@ -303,5 +308,6 @@ def _outcomes(groups: list[Group], states: list[RunState], precision: str,
 
 
 def _as_plain_cpu(model: nn.Module) -> nn.Module:
-    """An independent CPU copy in the default memory format (runs of one group get separate copies)."""
-    return copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format)
+    """An independent CPU copy in the default memory format (runs of one group get separate copies),
+    without a distilled run's training-only converter."""
+    return without_converter(copy.deepcopy(model).cpu().to(memory_format=torch.contiguous_format))

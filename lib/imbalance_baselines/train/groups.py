@@ -4,7 +4,8 @@ Runs whose configuration is identical up to an epoch (CE, CE-DRW and CE with def
 are the same model until epoch 160; LDAM and LDAM-DRW likewise) are the same computation until then.
 The engine keeps one ``Group`` (model + optimiser) for all of them and splits it, by copying the
 state, at the first epoch where their ``phase_key``s differ. A branched run is therefore the same
-computation as the run trained alone.
+computation as the run trained alone. Distilled runs (CBD) never share a group with other runs
+but those with the same distillation settings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..distillation import Distiller
 from ..losses import LOSSES, Loss, MixUp
 from ..models import MODELS
 from ..samplers import SAMPLERS, EpochSampler
@@ -31,6 +33,7 @@ class RunState:
     loss: Loss
     sampler: EpochSampler
     mixup: MixUp | None
+    distiller: Distiller | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
@@ -40,12 +43,21 @@ class RunState:
         sampler = SAMPLERS.build(spec.sampler, labels=labels, num_classes=len(class_counts),
                                  seed=spec.seed, **spec.sampler_params)
         mixup = MixUp(**spec.mixup) if spec.mixup is not None else None
-        return cls(spec, loss, sampler, mixup)
+        distiller = None
+        if spec.distill is not None:
+            if mixup is not None:
+                raise ValueError(f"run {spec.name!r}: distill with mixup={spec.mixup!r} is not "
+                                 "supported; allowed: mixup=None for a distilled run")
+            distiller = Distiller(spec.distill, len(class_counts), spec.model_params.get("head", "linear"))
+        return cls(spec, loss, sampler, mixup, distiller)
 
     def static_key(self) -> str:
-        """What fixes the initial state: model, seed, and the loss's classifier-bias prior."""
-        return canonical_json([self.spec.model, self.spec.model_params, self.spec.seed,
-                               self.loss.classifier_bias_init()])
+        """What fixes the initial state: model, seed, the loss's classifier-bias prior, and the
+        distillation settings when there are any (plain runs keep their keys)."""
+        described = [self.spec.model, self.spec.model_params, self.spec.seed, self.loss.classifier_bias_init()]
+        if self.spec.distill is not None:
+            described.append(self.spec.distill)
+        return canonical_json(described)
 
     def stream_key(self, epoch: int) -> str:
         """What fixes the epoch's batches: the seed and what the sampler draws."""
@@ -53,8 +65,11 @@ class RunState:
 
     def phase_description(self, epoch: int) -> dict[str, str]:
         """What the loss, sampler and mix-up do during ``epoch`` (recorded in the history)."""
-        return {"loss": self.loss.phase_key(epoch), "sampler": self.sampler.phase_key(epoch),
-                "mixup": self.mixup.phase_key(epoch) if self.mixup is not None else "off"}
+        described = {"loss": self.loss.phase_key(epoch), "sampler": self.sampler.phase_key(epoch),
+                     "mixup": self.mixup.phase_key(epoch) if self.mixup is not None else "off"}
+        if self.distiller is not None:
+            described["distill"] = self.distiller.phase_key()
+        return described
 
     def phase_key(self, epoch: int) -> str:
         """Everything that determines this run's computation during ``epoch``."""
@@ -99,10 +114,15 @@ class Group:
 
 def build_model(run: RunState, num_classes: int, device: torch.device,
                 config: TrainConfig) -> nn.Module:
-    """The run's network, initialised from its seed alone (and the loss's bias prior, if any)."""
+    """The run's network, initialised from its seed alone (and the loss's bias prior, if any); a
+    distilled run's network carries its converter (``distillation``), initialised from the seed too."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(run.spec.seed, "init", run.spec.model))
         model = MODELS.build(run.spec.model, num_classes=num_classes, **run.spec.model_params)
+    if run.distiller is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(run.spec.seed, "init", "distill converter"))
+            run.distiller.attach_converter(model)
     bias_init = run.loss.classifier_bias_init()
     if bias_init is not None:
         bias = getattr(model.classifier, "bias", None)

@@ -4,6 +4,9 @@ Warm-up is per epoch, as LDAM-DRW's ``adjust_learning_rate``: lr = base * (e + 1
 first ``warmup`` epochs (e 0-based). Then either step decay, multiplying by ``factors[i]`` from
 ``milestones[i]`` on (LDAM-DRW and Cui et al.: factors 0.01 and 0.0001 at epochs 160 and 180; the
 seed's variant: 0.1 and 0.01), or cosine decay to zero over the remaining epochs.
+
+When the total batch changes (another GPU count, a smaller per-GPU batch), the base learning rate
+follows the linear scaling rule (``linear_scaled_lr``).
 """
 
 from __future__ import annotations
@@ -28,3 +31,12 @@ def learning_rate(epoch: int, epochs: int, base_lr: float, warmup_epochs: int = 
         if epoch >= milestone:
             factor = milestone_factor
     return base_lr * factor
+
+
+def linear_scaled_lr(base_lr: float, total_batch: int, reference_batch: int) -> float:
+    """The linear scaling rule (Goyal et al. 2017, "Accurate, Large Minibatch SGD", Sec. 2.1): a
+    recipe's ``base_lr`` for a total batch of ``reference_batch`` becomes
+    base_lr * total_batch / reference_batch (e.g. Kang et al. 2020: 0.2 at 512 -> 0.1 at 256)."""
+    if total_batch < 1 or reference_batch < 1:
+        raise ValueError(f"total_batch={total_batch}, reference_batch={reference_batch}; allowed: both >= 1")
+    return base_lr * total_batch / reference_batch

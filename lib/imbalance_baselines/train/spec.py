@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .precision import PRECISIONS
@@ -36,6 +37,8 @@ class RunSpec:
     """One training run of a study.
 
     ``mixup`` is None (no mix-up) or keyword arguments of ``losses.MixUp`` (alpha, point, stop_epoch).
+    ``distill`` is None (no distillation) or ``{"teachers": [run folders with kept weights],
+    "alpha": a, "beta": b}``: class-balanced distillation (``distillation``, CBD).
     """
 
     name: str
@@ -47,14 +50,26 @@ class RunSpec:
     model_params: dict[str, Any] = field(default_factory=dict)
     mixup: dict[str, Any] | None = None
     seed: int = 0
+    distill: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; ``distill`` only when set, so runs without it keep their keys and records."""
+        described = asdict(self)
+        if described["distill"] is None:
+            described.pop("distill")
+        return described
 
     def key(self) -> str:
-        """Hash of everything but the name (two names for the same run share a result)."""
+        """Hash of everything but the name (two names for the same run share a result).
+
+        Teachers enter by their folder's name (``<run>-<run key>``), not its location, so that a
+        distilled run's key is the same on every machine.
+        """
         described = self.to_dict()
         described.pop("name")
+        if self.distill is not None:
+            described["distill"] = {**self.distill,
+                                    "teachers": [Path(t).name for t in self.distill.get("teachers", [])]}
         return short_hash(described)
 
 
