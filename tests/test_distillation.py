@@ -4,6 +4,7 @@ stopped before training, and unchanged keys for runs without distillation."""
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,9 +165,13 @@ def test_cbd_trains_like_alone_and_feeds_a_stage2(data, teachers, tmp_path):
     assert together["cbd"].history[0]["loss"] != together["ca"].history[0]["loss"]
 
     results = study.run_cbd(TEACHER, data, config(), tmp_path, seeds=[0], teacher_seeds=[0, 1],
-                            stage2={"TailCalibX": {"epochs": 1, "topk": 1}}, device="cpu",
-                            progress=False, model="resnet8")
+                            stage2={"TailCalibX": {"epochs": 1, "topk": 1}}, train={"epochs": 3, "milestones": (2,)},
+                            device="cpu", progress=False, model="resnet8")
     assert set(results) == {("CBD", 0), ("CBD + TailCalibX", 0)}
+    assert results[("CBD", 0)].record["config"]["epochs"] == 3  # the student's own schedule
+    teacher_epochs = {json.loads((Path(folder) / "result.json").read_text())["config"]["epochs"]
+                      for folder in results[("CBD", 0)].record["run"]["distill"]["teachers"]}
+    assert teacher_epochs == {2}
     assert results[("CBD", 0)].record["run"]["distill"]["alpha"] == 0.8
     assert 0 <= results[("CBD + TailCalibX", 0)].test["top1"] <= 1
     assert results[("CBD", 0)].load_model().classifier.weight.shape == (3, 64)

@@ -29,6 +29,15 @@ def test_bad_parameter_files_are_refused_with_file_and_key(tmp_path, params, mes
     assert str(path) in str(error.value) and message in str(error.value)
 
 
+@pytest.mark.parametrize("cbd, message", [
+    ({"train": {"epochs": 0}}, "cbd: train config: epochs=0"), ({"train": {"epoch": 5}}, "unknown key 'epoch'"),
+    ({"teachers_seeds": [0]}, "unknown key 'teachers_seeds'"),
+])
+def test_bad_cbd_settings_are_refused(tmp_path, cbd, message):
+    with pytest.raises(ConfigError, match=message):
+        reproduce.validate(ROOT / "notebooks" / "05_tailcalib.ipynb", tmp_path / "x.yaml", {"cbd": cbd})
+
+
 def test_unknown_stage2_method_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown method 'cRT2'"):
         reproduce.validate(ROOT / "notebooks" / "04_decoupling.ipynb", tmp_path / "x.yaml", {"stage2": {"cRT2": {}}})

@@ -79,6 +79,8 @@ def validate(notebook: Path, params_path: Path, params: dict[str, Any]) -> None:
     from .decoupling import TWO_STAGE
 
     check_keys(f"{where}: cbd", params.get("cbd", {}), defaults.get("cbd", {}))
+    if params.get("cbd", {}).get("train"):
+        train_config(f"{where}: cbd", {**params.get("train", {}), **params["cbd"]["train"]})
     for method in {**params.get("stage2", {}), **params.get("cbd", {}).get("stage2", {})}:
         if method not in TWO_STAGE:
             raise ConfigError(f"{where}: stage2: unknown method {method!r}; allowed: {', '.join(TWO_STAGE)}")

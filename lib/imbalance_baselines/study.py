@@ -16,7 +16,7 @@ import os
 import platform
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -209,11 +209,16 @@ def run_methods(methods: list[str | dict[str, Any]], data: LongTailedData, confi
 def run_cbd(base_method: str, data: LongTailedData, config: TrainConfig, results_dir: str | Path,
             seeds: list[int] = (0,), teacher_seeds: list[int] = (0,), alpha: float = 0.8,
             beta: float = 100.0, stage2: dict[str, dict[str, Any]] | None = None,
+            train: dict[str, Any] | None = None,
             hyperparameters: dict[str, Any] | None = None, device: str = "auto", progress: bool = True,
             model: str = "resnet32") -> dict[tuple[str, int], RunResult]:
     """CBD (Iscen et al. 2021; ``distillation``): teachers are ``base_method`` runs with kept weights,
     one per teacher seed (cache hits when already trained); one student per seed, kept too; then each
     two-stage method of ``stage2`` (e.g. TailCalibX) on every student's frozen network.
+
+    ``train`` overrides the student's schedule (the teachers keep ``config``): a class-aware epoch
+    draws n_max x C images, so at CIFAR-10-LT IF100 one student epoch sees as many images as four
+    instance-sampled ones.
 
     Results keyed ("CBD", seed) and ("CBD + <method>", seed); the teachers are not returned.
     """
@@ -221,7 +226,9 @@ def run_cbd(base_method: str, data: LongTailedData, config: TrainConfig, results
                            device, keep_weights=[base_method], progress=progress, model=model)
     distill = {"teachers": [str(teachers[(base_method, s)].folder) for s in teacher_seeds],
                "distill_alpha": alpha, "distill_beta": beta}
-    results = run_methods([{"method": "CBD", "hyperparameters": distill}], data, config, results_dir,
+    student_config = replace(config, **(train or {}))
+    student_config.validate(len(data.train))
+    results = run_methods([{"method": "CBD", "hyperparameters": distill}], data, student_config, results_dir,
                           seeds, hyperparameters, device, keep_weights=["CBD"], progress=progress,
                           model=model)
     for seed in seeds:
