@@ -69,7 +69,7 @@ def test_published_vs_ours_matches_method_dataset_and_factor_only(tmp_path):
 def test_group_caption_names_seeds_precision_and_machine(tmp_path):
     _write(tmp_path, "s.json", [_run("CE", 0, 0.7), _run("CE", 1, 0.7, capability="AVX2"),
                                 _run("Focal", 0, 0.6, precision="bf16")])
-    caption = summary.group_caption(summary.finished_runs(tmp_path), "cifar10_lt", 100, 200, "full")
+    caption = summary.group_caption(summary.finished_runs(tmp_path), "cifar10_lt", 100, "full")
     assert caption == ("cifar10_lt IF100, profile full, 200 epochs, 1-2 seed(s) per method, "
                        "bf16/fp32 on AVX2, AVX512")
 
@@ -80,12 +80,26 @@ def test_a_fixed_split_without_imbalance_factor_is_its_own_group(tmp_path):
     runs = summary.finished_runs(tmp_path)
     board = summary.leaderboard(runs)
     keys = [key for key, _ in summary.groups(board)]
-    assert sorted(keys, key=str) == sorted([("cifar10_lt", 100, 200), ("imagenet_lt", None, 200)], key=str)
-    assert summary.figure_name("imagenet_lt", None, 90) == "99_summary-imagenet_lt-90ep"
-    assert summary.figure_name("cifar10_lt", 100, 200) == "99_summary-cifar10_lt-IF100-200ep"
-    caption = summary.group_caption(runs, "imagenet_lt", None, 200, "full")
+    assert sorted(keys, key=str) == sorted([("cifar10_lt", 100), ("imagenet_lt", None)], key=str)
+    assert summary.figure_name("imagenet_lt", None) == "99_summary-imagenet_lt"
+    assert summary.figure_name("cifar10_lt", 100) == "99_summary-cifar10_lt-IF100"
+    caption = summary.group_caption(runs, "imagenet_lt", None, "full")
     assert caption.startswith("imagenet_lt, profile full, 200 epochs, 1 seed(s)")
     assert "- imagenet_lt, 200 epochs (full): best **CE** 40.0%" in summary.conclusion(board, pd.DataFrame(), "full")
+
+
+def test_mixed_schedules_share_a_group_with_epochs_in_the_labels(tmp_path):
+    _write(tmp_path, "s.json", [_run("CE", 0, 0.50, epochs=20), _run("LDAM", 0, 0.55, epochs=20),
+                                _run("CBD", 0, 0.69, epochs=5)])
+    board = summary.leaderboard(summary.finished_runs(tmp_path))
+    [((name, factor), part)] = summary.groups(board)
+    assert summary.labels(part) == ["CBD (5 ep.)", "LDAM (20 ep.)", "CE (20 ep.)"]  # best first
+    assert summary.epochs_text(part) == "5 / 20 epochs"
+    assert summary.baseline(part, "CE") == pytest.approx(50.0) and summary.baseline(part, "Focal") is None
+    text = summary.conclusion(board, pd.DataFrame(), "quick")
+    assert "- cifar10_lt IF100, 5 / 20 epochs (quick): best **CBD (5 ep.)** 69.0% (CE 50.0%) among 3" in text
+    one = board[board["method"] != "CBD"]
+    assert summary.labels(one) == ["LDAM", "CE"] and summary.epochs_text(one) == "20 epochs"
 
 
 def test_conclusion_states_only_what_the_tables_show():

@@ -78,7 +78,8 @@ def _percent(value: float | None) -> float:
 
 
 def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean top-1 and 95% CI over seeds per (dataset, IF, epochs, method), best first."""
+    """Mean top-1 and 95% CI over seeds per (dataset, IF, epochs, method); best first within each
+    (dataset, IF)."""
     if runs.empty:
         return pd.DataFrame()
     rows = []
@@ -88,44 +89,63 @@ def leaderboard(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({**dict(zip(keys, key)), "top-1": stats["mean"], "±95%": stats["ci95"],
                      "seeds": stats["n"], "few": group["few"].mean(), "many": group["many"].mean()})
     table = pd.DataFrame(rows)
-    return table.sort_values(["dataset", "imbalance_factor", "epochs", "top-1"],
-                             ascending=[True, True, True, False]).reset_index(drop=True)
+    return table.sort_values(["dataset", "imbalance_factor", "top-1"],
+                             ascending=[True, True, False]).reset_index(drop=True)
 
 
-def setting_name(dataset: str, factor: float | None, epochs: int) -> str:
-    """``"cifar10_lt IF100, 200 epochs"``; benchmarks with a fixed split (no imbalance factor, e.g.
-    ImageNet-LT) are named without one."""
-    return f"{dataset}{_factor_text(factor, ' IF')}, {epochs} epochs"
+def setting_name(dataset: str, factor: float | None) -> str:
+    """``"cifar10_lt IF100"``; benchmarks with a fixed split (no imbalance factor, e.g. ImageNet-LT)
+    are named without one."""
+    return f"{dataset}{_factor_text(factor, ' IF')}"
 
 
 def _factor_text(factor: float | None, prefix: str) -> str:
     return "" if factor is None or pd.isna(factor) else f"{prefix}{factor:g}"
 
 
-def groups(board: pd.DataFrame) -> list[tuple[tuple[str, float | None, int], pd.DataFrame]]:
-    """The leaderboard split per (dataset, IF, epochs), in its order; IF is None for fixed splits."""
-    return [((name, None if pd.isna(factor) else factor, epochs), part)
-            for (name, factor, epochs), part in board.groupby(["dataset", "imbalance_factor", "epochs"],
-                                                               sort=False, dropna=False)]
+def groups(board: pd.DataFrame) -> list[tuple[tuple[str, float | None], pd.DataFrame]]:
+    """The leaderboard split per (dataset, IF), best first; IF is None for fixed splits. Runs of
+    different lengths stay in one group (e.g. CBD's 5 class-aware epochs draw as many images as 20
+    instance-sampled ones); ``labels`` then names each run's epochs."""
+    return [((name, None if pd.isna(factor) else factor), part)
+            for (name, factor), part in board.groupby(["dataset", "imbalance_factor"], sort=False, dropna=False)]
 
 
-def figure_name(dataset: str, factor: float | None, epochs: int) -> str:
-    """File stem of one group's leaderboard figure, e.g. ``99_summary-cifar10_lt-IF100-200ep``."""
-    return f"99_summary-{dataset}{_factor_text(factor, '-IF')}-{epochs}ep"
+def labels(part: pd.DataFrame) -> list[str]:
+    """Method names of one group, with the epoch count added when the group mixes schedules."""
+    if part["epochs"].nunique() == 1:
+        return list(part["method"])
+    return [f"{method} ({epochs} ep.)" for method, epochs in zip(part["method"], part["epochs"])]
 
 
-def group_caption(runs: pd.DataFrame, dataset: str, factor: float | None, epochs: int, profile: str) -> str:
+def epochs_text(part: pd.DataFrame) -> str:
+    """``"20 epochs"``, or ``"5 / 20 epochs"`` for a group of mixed schedules."""
+    return " / ".join(str(e) for e in sorted(part["epochs"].unique())) + " epochs"
+
+
+def baseline(part: pd.DataFrame, method: str = "CE") -> float | None:
+    """Top-1 of ``method`` in one group, at the group's most common schedule; None when absent."""
+    usual = part["epochs"].mode().iloc[0]
+    match = part[(part["method"] == method) & (part["epochs"] == usual)]
+    return None if match.empty else float(match["top-1"].iloc[0])
+
+
+def figure_name(dataset: str, factor: float | None) -> str:
+    """File stem of one group's leaderboard figure, e.g. ``99_summary-cifar10_lt-IF100``."""
+    return f"99_summary-{dataset}{_factor_text(factor, '-IF')}"
+
+
+def group_caption(runs: pd.DataFrame, dataset: str, factor: float | None, profile: str) -> str:
     """What produced one leaderboard group: dataset, profile, epochs, seeds per method, precision and
     CPU capability / device of the training stretches."""
     same_factor = runs["imbalance_factor"].isna() if factor is None else runs["imbalance_factor"] == factor
-    part = runs[(runs["dataset"] == dataset) & same_factor & (runs["epochs"] == epochs)]
+    part = runs[(runs["dataset"] == dataset) & same_factor]
     seeds = sorted({int(n) for n in part.groupby("method")["seed"].nunique()})
     seed_text = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
     machines = sorted({m for ms in part["machines"] for m in ms})
     precision = sorted({str(p) for p in part["precision"]})
-    return (f"{dataset}{_factor_text(factor, ' IF')}, profile {profile}, {epochs} epochs, "
-            f"{seed_text} seed(s) per method, "
-            f"{'/'.join(precision)} on {', '.join(machines)}")
+    return (f"{setting_name(dataset, factor)}, profile {profile}, {epochs_text(part)}, "
+            f"{seed_text} seed(s) per method, {'/'.join(precision)} on {', '.join(machines)}")
 
 
 def verdict(difference: float, reported_epoch: str) -> str:
@@ -192,11 +212,11 @@ LIKELY_CAUSES = ("the subset of images kept (moves CIFAR-10-LT IF100 by 1.5-3 po
 def conclusion(board: pd.DataFrame, comparison: pd.DataFrame, profile: str) -> str:
     """Markdown that states only what the two tables show."""
     lines = []
-    for (name, factor, epochs), part in groups(board):
-        top = part.iloc[0]
-        ce = part.set_index("method")["top-1"].get("CE")
+    for (name, factor), part in groups(board):
+        top, top_label = part.iloc[0], labels(part)[0]
+        ce = baseline(part)
         versus = f" (CE {ce:.1f}%)" if ce is not None and top["method"] != "CE" else ""
-        lines.append(f"- {setting_name(name, factor, epochs)} ({profile}): best **{top['method']}** "
+        lines.append(f"- {setting_name(name, factor)}, {epochs_text(part)} ({profile}): best **{top_label}** "
                      f"{top['top-1']:.1f}%{versus} among {len(part)} methods.")
     if comparison.empty:
         lines.append("- No paper-protocol reference run has finished yet, so no published number is "
