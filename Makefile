@@ -50,10 +50,11 @@ data:
 reproduce: $(STAMP) data
 	$(BIN)/python -m imbalance_baselines.reproduce --profile $(PROFILE) --data-dir "$(DATA_DIR)" --kernel $(KERNEL)
 
-## make bench: the engine against a peers'-style CIFAR loader, and the JPEG pipeline against an
-## ImageFolder + DataLoader reference (2 workers); ratios measured in the same run.
+## make bench [BENCH_ARGS="--threads 1 --part engine"]: the engine against a peers'-style CIFAR
+## loader, and the JPEG pipeline against an ImageFolder + DataLoader reference (2 workers); ratios
+## measured in the same run, on generated data.
 bench: $(STAMP)
-	$(BIN)/python -m imbalance_baselines.bench --data-dir "$(DATA_DIR)"
+	$(BIN)/python -m imbalance_baselines.bench $(BENCH_ARGS)
 
 ## make lab [LAB_ARGS=...]: JupyterLab on the notebooks; new notebooks get the project's kernel.
 lab: $(STAMP)

@@ -44,7 +44,9 @@ def cifar10_lt_shaped(steps: int, batch_size: int = 128) -> LongTailedData:
     """Up to ``steps`` batches of random 32x32 images with CIFAR-10-LT IF100 labels (12,406 in all)."""
     per_class = counts(5000, 10, 100)  # 12,406 images in all
     labels = torch.repeat_interleave(torch.arange(10), torch.tensor(per_class))
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))[: steps * batch_size]
+    shuffled = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    firsts = torch.stack([shuffled[labels[shuffled] == c][0] for c in range(10)])  # every class present
+    order = torch.cat([firsts, shuffled[~torch.isin(shuffled, firsts)]])[: max(steps * batch_size, 10)]
     generator = torch.Generator().manual_seed(1)
     images = torch.randint(0, 256, (len(order), 3, 32, 32), dtype=torch.uint8, generator=generator)
     test = ImageSplit(images[:batch_size].clone(), labels[order][:batch_size].clone())
@@ -63,10 +65,10 @@ def engine_images_per_second(data: LongTailedData, runs: int, device: str, preci
 
 
 def _head(data: LongTailedData, batches: int) -> LongTailedData:
-    """A small subset with every class present (losses need a count for each class)."""
-    per_class = batches * 128 // data.num_classes
-    index = torch.cat([torch.nonzero(data.train.labels == c).flatten()[:per_class]
-                       for c in range(data.num_classes)])
+    """The first ``batches`` x 128 images plus the first of every class (losses need a count for each
+    class)."""
+    firsts = [torch.nonzero(data.train.labels == c).flatten()[:1] for c in range(data.num_classes)]
+    index = torch.unique(torch.cat([torch.arange(min(batches * 128, len(data.train))), *firsts]))
     return LongTailedData(data.name, data.class_names, ImageSplit(data.train.images[index], data.train.labels[index]),
                           data.test, mean=data.mean, std=data.std, identity=data.identity)
 
@@ -114,7 +116,8 @@ def flops_per_image(device: str) -> float:
     return counter.get_total_flops() / 8
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``make bench``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=97,
                         help="batches per measured epoch (97: the 12,406 images of CIFAR-10-LT IF100)")
@@ -122,7 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--part", choices=("all", "engine", "jpeg"), default="all",
                         help="the engine benchmark, the JPEG pipeline benchmark, or both")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.part in ("all", "engine"):

@@ -1,0 +1,24 @@
+"""make bench: the Makefile's command line is accepted, and one tiny engine benchmark prints every
+figure it promises (never timed against a threshold)."""
+
+import re
+import shlex
+from pathlib import Path
+
+from imbalance_baselines import bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_makefile_command_line_parses():
+    recipe = re.search(r"-m imbalance_baselines\.bench(.*)", (ROOT / "Makefile").read_text()).group(1)
+    arguments = shlex.split(recipe.replace("$(BENCH_ARGS)", ""))
+    bench.build_parser().parse_args(arguments)
+    bench.build_parser().parse_args(shlex.split("--threads 1 --part engine --steps 3"))
+
+
+def test_a_tiny_engine_benchmark_prints_its_figures(capsys):
+    assert bench.main(["--part", "engine", "--steps", "2", "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    for figure in ("img/s", "ratio", "GFLOP/s"):
+        assert figure in printed, figure
