@@ -5,8 +5,11 @@
 reads a campaign file (a list of studies: dataset, methods, seeds) and trains each study with the
 results cache of ``study.run_methods``: finished runs are loaded, an interrupted study resumes from
 its checkpoint in ``<results_dir>/checkpoints/`` (commit that folder to continue on another
-machine). One log line per epoch goes to ``<results_dir>/log.txt``. ``make reproduce
-PROFILE=cpu-reference`` starts this detached with ``nohup``.
+machine). A study's ``stage2`` (e.g. cRT, tau-norm, LWS of Kang et al. 2020) then runs on the
+frozen network of each seed's ``stage2_base`` run, which must be in ``keep_weights``. One log line
+per epoch goes to ``<results_dir>/log.txt``. ``make reproduce PROFILE=cpu-reference`` starts this
+detached with ``nohup``; ``--study NAME`` runs only the named studies (e.g. a stage 2 added to a
+finished study while the campaign trains a later one).
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ import torch
 from .config import ConfigError, check_keys, read_params, train_config
 from .methods import DEFAULT_HYPERPARAMETERS, METHODS
 from .report import write_study_results
-from .study import load_data, run_methods
+from .study import load_data, run_methods, run_two_stage
 
 CAMPAIGN_KEYS = {"results_dir": "results/cpu-reference", "train": {}, "hyperparameters": {},
                  "device": "auto", "studies": []}
 STUDY_KEYS = {"name": "", "dataset": {}, "methods": [], "seeds": [0], "keep_weights": [],
-              "hyperparameters": {}}
+              "hyperparameters": {}, "stage2_base": "", "stage2": {}}
 
 
 def validate_campaign(path: Path, campaign: dict[str, Any]) -> None:
@@ -51,10 +54,28 @@ def validate_campaign(path: Path, campaign: dict[str, Any]) -> None:
                 check_keys(f"{where}: {name}", entry, {"method": "", "name": "", "hyperparameters": {}})
                 check_keys(f"{where}: {name}: hyperparameters", entry.get("hyperparameters", {}),
                            DEFAULT_HYPERPARAMETERS)
+        _validate_stage2(where, study)
 
 
-def run_campaign(path: str | Path, data_dir: str | Path, progress: bool = False) -> None:
-    """Train every study of the campaign file in order (finished ones are cache hits).
+def _validate_stage2(where: str, study: dict[str, Any]) -> None:
+    from . import feature_generation  # noqa: F401 - registers TailCalib and TailCalibX
+    from .decoupling import TWO_STAGE
+
+    if not study.get("stage2"):
+        return
+    base = study.get("stage2_base", "")
+    if base not in study.get("keep_weights", []):
+        raise ConfigError(f"{where}: stage2_base={base!r} is not kept; allowed: a method of keep_weights "
+                          f"({', '.join(study.get('keep_weights', [])) or 'empty'})")
+    for method in study["stage2"]:
+        if method not in TWO_STAGE:
+            raise ConfigError(f"{where}: stage2: unknown method {method!r}; allowed: {', '.join(TWO_STAGE)}")
+
+
+def run_campaign(path: str | Path, data_dir: str | Path, progress: bool = False,
+                 only: list[str] | None = None) -> None:
+    """Train every study of the campaign file (or those named in ``only``) in order (finished ones
+    are cache hits).
 
     The file is read again before each study, so studies appended while a campaign runs are
     picked up (do not edit a study that is in progress: its runs would get new keys).
@@ -64,10 +85,17 @@ def run_campaign(path: str | Path, data_dir: str | Path, progress: bool = False)
     while True:
         campaign = read_params(path)
         validate_campaign(path, campaign)
+        if only:
+            names = [study.get("name") for study in campaign["studies"]]
+            unknown = sorted(set(only) - set(names))
+            if unknown:
+                raise ConfigError(f"{path}: --study {unknown[0]!r} is not a study; allowed: {', '.join(names)}")
         if index >= len(campaign["studies"]):
             return
         study = campaign["studies"][index]
         index += 1
+        if only and study.get("name") not in only:
+            continue
         data = load_data(study["dataset"], data_dir)
         config = train_config(str(path), campaign.get("train", {}), len(data.train))
         logging.getLogger("imbalance_baselines").info("study %s: %s", study.get("name", ""),
@@ -78,6 +106,10 @@ def run_campaign(path: str | Path, data_dir: str | Path, progress: bool = False)
                               study.get("seeds", [0]),
                               {**campaign.get("hyperparameters", {}), **study.get("hyperparameters", {})},
                               campaign.get("device", "auto"), study.get("keep_weights", []), progress)
+        for seed in study.get("seeds", [0]):
+            for method, params in study.get("stage2", {}).items():
+                results[(method, seed)] = run_two_stage(results[(study["stage2_base"], seed)], data, method,
+                                                        params, campaign.get("device", "auto"), seed)
         slug = re.sub(r"[^A-Za-z0-9]+", "-", study.get("name", f"study-{index}")).strip("-").lower()
         write_study_results(results_dir / f"{slug}.json", study.get("name", slug), "cpu-reference",
                             {"campaign": str(path), **study, "train": campaign.get("train", {})}, results)
@@ -90,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1 leaves the other core of a 2-core machine free)")
     parser.add_argument("--log", type=Path, default=None, help="log file (default: stderr)")
+    parser.add_argument("--study", action="append", default=None, help="run only this study (repeatable)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     handler = logging.FileHandler(args.log) if args.log else logging.StreamHandler(sys.stderr)
     logging.basicConfig(level=logging.INFO, handlers=[handler],
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        run_campaign(args.campaign, args.data_dir)
+        run_campaign(args.campaign, args.data_dir, only=args.study)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
