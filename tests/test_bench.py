@@ -5,13 +5,13 @@ import re
 import shlex
 from pathlib import Path
 
-from imbalance_baselines import bench
+from imbalance_baselines.cli import bench
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_makefile_command_line_parses():
-    recipe = re.search(r"-m imbalance_baselines\.bench(.*)", (ROOT / "Makefile").read_text()).group(1)
+    recipe = re.search(r"-m imbalance_baselines\.cli\.bench(.*)", (ROOT / "Makefile").read_text()).group(1)
     arguments = shlex.split(recipe.replace("$(BENCH_ARGS)", ""))
     bench.build_parser().parse_args(arguments)
     bench.build_parser().parse_args(shlex.split("--threads 1 --part engine --steps 3"))

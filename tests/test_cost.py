@@ -5,7 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from imbalance_baselines import bench_jpeg, cost, study
+from imbalance_baselines.cli import bench_jpeg
+from conftest import record_entry
+from imbalance_baselines.study import cost, methods as study
 from imbalance_baselines.models import MODELS
 from imbalance_baselines.train.schedule import linear_scaled_lr
 
@@ -104,7 +106,7 @@ def test_initial_weights_name_the_missing_file(tmp_path):
 
 
 def test_model_params_reach_the_run_and_keep_the_recipe_head():
-    from imbalance_baselines.methods import METHODS
+    from imbalance_baselines.study.methods import METHODS
     from imbalance_baselines.train import TrainConfig
 
     config = TrainConfig(epochs=10)
@@ -124,12 +126,11 @@ def test_bench_jpeg_compares_both_loaders_on_the_same_tree():
 def test_large_scale_results_average_seeds_per_profile(tmp_path):
     import json
 
-    from imbalance_baselines import summary
+    from imbalance_baselines.study import summary
 
     def run(method, seed, top1):
-        return {"method": method, "seed": seed, "folder": f"runs/{method}-{seed}", "status": "finished",
-                "data": {"name": "imagenet_lt"}, "config": {"epochs": 90}, "training": {},
-                "test": {"top1": top1, "many_shot": 0.6, "medium_shot": 0.4, "few_shot": 0.1, "ece": 0.05}}
+        return record_entry(method, seed, top1, epochs=90, factor=None, dataset="imagenet_lt",
+                            test={"top1": top1, "many_shot": 0.6, "medium_shot": 0.4, "few_shot": 0.1, "ece": 0.05})
 
     (tmp_path / "imagenet-lt").mkdir()
     document = {"runs": [run("CE", 0, 0.44), run("CE", 1, 0.46), run("cRT", 0, 0.50)]}

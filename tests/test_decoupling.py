@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from imbalance_baselines import decoupling, study
+from imbalance_baselines.stage2 import decoupling
+from conftest import stored_runs
+from imbalance_baselines.study.store import Store
 from imbalance_baselines.data.synthetic import make_synthetic_lt
 from imbalance_baselines.train.spec import RunSpec, TrainConfig
 
@@ -15,9 +17,7 @@ def trained(tmp_path_factory):
                              test_per_class=10, seed=3)
     config = TrainConfig(epochs=2, batch_size=16, warmup_epochs=1, milestones=(), factors=(),
                          precision="fp32")
-    folder = tmp_path_factory.mktemp("runs")
-    result = study.run_study([RunSpec("CE", model="resnet8")], data, config, folder,
-                             keep_weights=True, progress=False)["CE"]
+    result = stored_runs([RunSpec("CE", model="resnet8")], data, config, tmp_path_factory.mktemp("store"))[0]
     return data, result
 
 
@@ -49,7 +49,7 @@ def test_choose_tau_maximises_validation_balanced_accuracy():
 
 def test_frozen_backbone_is_never_updated(trained):
     data, result = trained
-    model = result.load_model()
+    model = Store.load_model(result)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     backbone = decoupling.FrozenBackbone(model, data)
     head = decoupling.classifier_retraining(backbone, epochs=2, lr=0.05, seed=0)
@@ -64,7 +64,7 @@ def test_frozen_backbone_is_never_updated(trained):
 
 def test_training_features_are_augmented_and_test_features_are_not(trained):
     data, result = trained
-    backbone = decoupling.FrozenBackbone(result.load_model(), data)
+    backbone = decoupling.FrozenBackbone(Store.load_model(result), data)
     plain = backbone.features("train")
     from imbalance_baselines.data.augment import BatchAugment
     expected = backbone.model.features(BatchAugment(data.mean, data.std).normalize(data.train.images))
@@ -75,31 +75,31 @@ def test_training_features_are_augmented_and_test_features_are_not(trained):
 
 def test_two_stage_results_are_cached(trained, monkeypatch):
     data, result = trained
-    first = study.run_two_stage(result, data, "tau-norm")
-    assert 0 <= first.record["stage2"]["info"]["tau"] <= 2 and "val" in first.record
+    first = Store(result.folder.parent.parent).run_stage2(result, data, "tau-norm", {}, "cpu", 0)
+    assert 0 <= first.stage2.info["tau"] <= 2 and first.val is not None
     monkeypatch.setitem(decoupling.TWO_STAGE._entries, "tau-norm",
                         lambda *a, **k: pytest.fail("recomputed a cached two-stage result"))
-    again = study.run_two_stage(result, data, "tau-norm")
+    again = Store(result.folder.parent.parent).run_stage2(result, data, "tau-norm", {}, "cpu", 0)
     assert again.test == first.test
 
 
 def test_tau_norm_needs_a_validation_split(trained):
     data, result = trained
     without_val = make_synthetic_lt(num_classes=4, n_max=40, imbalance_factor=8, val_per_class=0, seed=3)
-    backbone = decoupling.FrozenBackbone(result.load_model(), without_val)
+    backbone = decoupling.FrozenBackbone(Store.load_model(result), without_val)
     with pytest.raises(ValueError, match="never on the test set"):
         decoupling.TWO_STAGE.get("tau-norm")(backbone, 0)
 
 
 @pytest.mark.parametrize("method", ["TailCalib", "TailCalibX"])
 def test_feature_generation_methods_run_and_balance(trained, method):
-    from imbalance_baselines.feature_generation import generated_features_view
+    from imbalance_baselines.stage2.feature_generation import generated_features_view
 
     data, result = trained
-    outcome = study.run_two_stage(result, data, method, {"epochs": 2, "topk": 1})
-    assert outcome.record["stage2"]["info"]["regenerate_every_epoch"] == (method == "TailCalibX")
+    outcome = Store(result.folder.parent.parent).run_stage2(result, data, method, {"epochs": 2, "topk": 1}, "cpu", 0)
+    assert outcome.stage2.info["regenerate_every_epoch"] == (method == "TailCalibX")
     assert 0 <= outcome.test["top1"] <= 1
-    backbone = decoupling.FrozenBackbone(result.load_model(), data)
+    backbone = decoupling.FrozenBackbone(Store.load_model(result), data)
     features, labels, generated = generated_features_view(backbone, topk=1)
     n_max = max(data.class_counts)
     assert torch.bincount(labels).tolist() == [n_max] * data.num_classes
@@ -109,7 +109,7 @@ def test_feature_generation_methods_run_and_balance(trained, method):
 
 
 def test_rank_correlation_by_hand():
-    from imbalance_baselines.decoupling import rank_correlation
+    from imbalance_baselines.stage2.decoupling import rank_correlation
     assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert rank_correlation([4, 3, 2, 1], [10, 20, 30, 40]) == pytest.approx(-1.0)
     # ranks [0, 1, 2] vs [1, 0, 2]: centred [-1, 0, 1] . [0, -1, 1] = 1 over (sqrt 2)^2 -> 0.5
@@ -119,7 +119,7 @@ def test_rank_correlation_by_hand():
 
 
 def test_explain_tau_states_the_choice_and_the_premise():
-    from imbalance_baselines.decoupling import explain_tau
+    from imbalance_baselines.stage2.decoupling import explain_tau
     text = explain_tau(0.0, [3.0, 2.0, 1.0], [100, 50, 10])
     assert "tau = 0" in text and "unchanged" in text and "grow with class size" in text and "+1.00" in text
     assert "do not clearly grow" in explain_tau(1.0, [1.0, 2.0, 3.0], [100, 50, 10])

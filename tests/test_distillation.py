@@ -2,19 +2,16 @@
 teachers, the trained converter, an end-to-end run with its stage 2, bit-identical resume, bad input
 stopped before training, and unchanged keys for runs without distillation."""
 
-import json
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from imbalance_baselines import study
+from conftest import stored_runs
+from imbalance_baselines.study.store import Store
 from imbalance_baselines.data.synthetic import make_synthetic_lt
-from imbalance_baselines.distillation import CONVERTER, cbd_loss, teacher_target
-from imbalance_baselines.methods import METHODS
+from imbalance_baselines.train.distillation import CONVERTER, cbd_loss, teacher_target
+from imbalance_baselines.study.methods import METHODS
 from imbalance_baselines.train import engine
 from imbalance_baselines.train.distributed import current_world
 from imbalance_baselines.train.engine import study_key, train
@@ -37,13 +34,17 @@ def data():
                              val_per_class=2, seed=1)
 
 
+def teacher_specs(seeds=(0, 1)):
+    return [METHODS.get(TEACHER).run(config(epochs=1, milestones=(), factors=()), s, name=f"teacher {s}",
+                                     model="resnet8") for s in seeds]
+
+
 @pytest.fixture(scope="module")
 def teachers(data, tmp_path_factory):
-    """Run folders of two 1-epoch CE (cosine) runs, seeds 0 and 1, weights kept."""
-    results = study.run_methods([TEACHER], data, config(epochs=1, milestones=(), factors=()),
-                                tmp_path_factory.mktemp("teachers"), [0, 1], device="cpu",
-                                keep_weights=[TEACHER], progress=False, model="resnet8")
-    return [str(results[(TEACHER, seed)].folder) for seed in (0, 1)]
+    """Two 1-epoch CE (cosine) runs, seeds 0 and 1, weights kept, described as teachers."""
+    records = stored_runs(teacher_specs(), data, config(epochs=1, milestones=(), factors=()),
+                          tmp_path_factory.mktemp("teachers"))
+    return [Store.teacher(record) for record in records]
 
 
 def cbd(name, teachers, alpha=0.8, beta=100.0, **fields):
@@ -146,9 +147,10 @@ def test_runs_without_distillation_keep_their_keys():
     assert "distill" not in RunSpec("x").to_dict()
 
 
-def test_distilled_key_names_teachers_by_folder_name_not_location(teachers):
-    here, elsewhere = cbd("a", teachers), cbd("a", [f"/elsewhere/{t.split('/')[-1]}" for t in teachers])
-    assert here.key() == elsewhere.key()
+def test_distilled_key_names_teachers_by_run_not_location(teachers):
+    elsewhere = [{**t, "weights": f"/elsewhere/{t['run']}/model.pt"} for t in teachers]
+    here, moved = cbd("a", teachers), cbd("a", elsewhere)
+    assert here.key() == moved.key()
     assert here.key() != cbd("a", teachers[:1]).key() != cbd("a", teachers, beta=200.0).key()
 
 
@@ -164,17 +166,38 @@ def test_cbd_trains_like_alone_and_feeds_a_stage2(data, teachers, tmp_path):
     assert not hasattr(alone.model, CONVERTER)  # the result is the plain network
     assert together["cbd"].history[0]["loss"] != together["ca"].history[0]["loss"]
 
-    results = study.run_cbd(TEACHER, data, config(), tmp_path, seeds=[0], teacher_seeds=[0, 1],
-                            stage2={"TailCalibX": {"epochs": 1, "topk": 1}}, train={"epochs": 3, "milestones": (2,)},
-                            device="cpu", progress=False, model="resnet8")
-    assert set(results) == {("CBD", 0), ("CBD + TailCalibX", 0)}
-    assert results[("CBD", 0)].record["config"]["epochs"] == 3  # the student's own schedule
-    teacher_epochs = {json.loads((Path(folder) / "result.json").read_text())["config"]["epochs"]
-                      for folder in results[("CBD", 0)].record["run"]["distill"]["teachers"]}
-    assert teacher_epochs == {2}
-    assert results[("CBD", 0)].record["run"]["distill"]["alpha"] == 0.8
-    assert 0 <= results[("CBD + TailCalibX", 0)].test["top1"] <= 1
-    assert results[("CBD", 0)].load_model().classifier.weight.shape == (3, 64)
+
+
+def test_cbd_requests_train_teachers_then_students_then_stage2(tmp_path):
+    """The study layer's CBD chain: teachers (kept), a student on its own schedule distilled from
+    them, TailCalibX on the student."""
+    from imbalance_baselines.study.execute import DataCache, complete, result
+    from imbalance_baselines.study.params import parse_study
+    from imbalance_baselines.study.plan import study_requests
+
+    defaults = {"dataset": {"name": "synthetic_lt", "num_classes": 3, "n_max": 40, "imbalance_factor": 4,
+                            "test_per_class": 6, "val_per_class": 2, "seed": 1},
+                "train": {"epochs": 2, "batch_size": 16, "warmup_epochs": 1, "milestones": [1], "factors": [0.1],
+                          "eval_every": 1, "precision": "fp32"},
+                "model": "resnet8", "seeds": [0], "methods": [], "hyperparameters": {}, "base_method": TEACHER,
+                "stage2": {}, "cbd": {"teacher_seeds": [0, 1], "train": {"epochs": 3, "milestones": [2]},
+                                      "stage2": {"TailCalibX": {"epochs": 1, "topk": 1}}}}
+    study = parse_study("05_tailcalib", "test", {}, defaults, from_file=False)
+    data_for = DataCache(tmp_path)
+    data = data_for(study.dataset)
+    requests = study_requests(study, data.key(), data.num_classes)
+    assert [r.method for r in requests] == [TEACHER, "CBD", "CBD + TailCalibX"]
+    store = Store(tmp_path / "store")
+    complete(requests, store, data_for, "cpu")
+    records = {r.method: result(r, store, data, "cpu", compute=False) for r in requests}
+    student = records["CBD"]
+    assert student.config["epochs"] == 3  # the student's own schedule
+    teacher_keys = [t["run"] for t in student.run["distill"]["teachers"]]
+    teacher_records = [store.find(data.name, t.spec, data.key(), t.config) for t in requests[1].teachers]
+    assert teacher_keys == [r.key for r in teacher_records] and {r.epochs for r in teacher_records} == {2}
+    assert student.run["distill"]["alpha"] == 0.8
+    assert 0 <= records["CBD + TailCalibX"].test["top1"] <= 1
+    assert store.load_model(student).classifier.weight.shape == (3, 64)
 
 
 def test_resume_after_a_kill_is_bit_identical(data, teachers, tmp_path, kill_at_epoch):
@@ -198,20 +221,17 @@ def test_resume_after_a_kill_is_bit_identical(data, teachers, tmp_path, kill_at_
 # --- bad input ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def bad_teachers(data, teachers, tmp_path_factory):
-    """A folder without weights, and a teacher of four classes."""
+    """A teacher whose weights file is missing, and a teacher of four classes."""
     root = tmp_path_factory.mktemp("bad")
-    no_weights = root / "no-weights"
-    shutil.copytree(teachers[0], no_weights)
-    (no_weights / "model.pt").unlink()
     four = make_synthetic_lt(num_classes=4, n_max=20, imbalance_factor=2, test_per_class=2, seed=3)
-    other = study.run_methods([TEACHER], four, config(epochs=1, milestones=(), factors=()), root / "four",
-                              device="cpu", keep_weights=[TEACHER], progress=False, model="resnet8")
-    assert json.loads((other[(TEACHER, 0)].folder / "result.json").read_text())["status"] == "finished"
-    return {"no_weights": str(no_weights), "four_classes": str(other[(TEACHER, 0)].folder)}
+    other = stored_runs(teacher_specs((0,)), four, config(epochs=1, milestones=(), factors=()), root)[0]
+    assert other.finished
+    return {"no_weights": {**teachers[0], "weights": str(root / "no-weights" / "model.pt")},
+            "four_classes": Store.teacher(other)}
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda t, bad: {"teachers": [bad["no_weights"]]}, r"distill\.teachers\[0\]='.*no-weights' has no model\.pt"),
+    (lambda t, bad: {"teachers": [bad["no_weights"]]}, r"distill\.teachers\[0\]\.weights='.*no-weights.*' is missing"),
     (lambda t, bad: {"teachers": [t[0], bad["four_classes"]]},
      r"distill\.teachers\[1\]='.*' classifies 4 classes; allowed: teachers of this dataset's 3 classes"),
     (lambda t, bad: {"teachers": []}, r"distill\.teachers=\[\] is not a list of teachers; allowed: a non-empty"),

@@ -11,35 +11,36 @@ import pytest
 
 matplotlib.use("agg")
 
-from imbalance_baselines import explore  # noqa: E402  (after the backend is chosen)
-from imbalance_baselines.config import train_config  # noqa: E402
+from imbalance_baselines.study import explore  # noqa: E402  (after the backend is chosen)
+from imbalance_baselines.study.params import train_config  # noqa: E402
 from imbalance_baselines.evaluate import mean_and_interval  # noqa: E402
+from conftest import record_entry  # noqa: E402
 
 
-def write_run(root: Path, profile: str, dataset: str, factor: float, method: str, seed: int,
-              top1: float, ece: float = 0.1) -> Path:
-    """A finished run's ``result.json`` with the fields of the real schema the explorer reads."""
-    record = {
-        "schema": 1, "status": "finished", "name": f"{method} [seed {seed}]",
-        "run": {"seed": seed, "model": "resnet8"}, "config": {"epochs": 4},
-        "data": {"name": dataset, "imbalance_factor": factor, "train_counts": [50, 10, 2]},
-        "test": {"top1": top1, "balanced_accuracy": top1, "many_shot": None, "medium_shot": top1,
-                 "few_shot": top1 / 2, "ece": ece, "per_class_accuracy": [1.0, top1, top1 / 2]},
-        "history": [{"epoch": 1, "loss": 1.0, "test_acc": top1}, {"epoch": 2, "loss": 0.5}],
-    }
-    path = root / profile / dataset / "runs" / f"{method}-{seed}" / "result.json"
+def entry(dataset: str, factor: float, method: str, seed: int, top1: float, ece: float = 0.1) -> dict:
+    """A study file's run entry with the fields of the real record the explorer reads."""
+    test = {"top1": top1, "balanced_accuracy": top1, "many_shot": None, "medium_shot": top1,
+            "few_shot": top1 / 2, "ece": ece, "per_class_accuracy": [1.0, top1, top1 / 2]}
+    return record_entry(method, seed, top1, epochs=4, factor=factor, dataset=dataset, test=test,
+                        key=f"{dataset}-{method}-{seed}",
+                        history=[{"epoch": 1, "loss": 1.0, "test_acc": top1}, {"epoch": 2, "loss": 0.5}])
+
+
+def write_study(root: Path, profile: str, name: str, entries: list[dict]) -> Path:
+    path = root / profile / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record))
+    path.write_text(json.dumps({"study": name, "runs": entries}))
     return path
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """smoke/synthetic_lt IF10: CE and Focal with two seeds; quick/cifar10_lt IF100: CE, one seed."""
+    runs = []
     for seed, (ce, focal) in enumerate([(0.50, 0.70), (0.60, 0.74)]):
-        write_run(tmp_path, "smoke", "synthetic_lt", 10, "CE", seed, ce, ece=0.3)
-        write_run(tmp_path, "smoke", "synthetic_lt", 10, "Focal", seed, focal, ece=0.2)
-    write_run(tmp_path, "quick", "cifar10_lt", 100, "CE", 0, 0.70)
+        runs += [entry("synthetic_lt", 10, "CE", seed, ce, ece=0.3), entry("synthetic_lt", 10, "Focal", seed, focal, ece=0.2)]
+    write_study(tmp_path, "smoke", "01_reweighting-synthetic_lt-IF10", runs)
+    write_study(tmp_path, "quick", "01_reweighting-cifar10_lt-IF100", [entry("cifar10_lt", 100, "CE", 0, 0.70)])
     return tmp_path
 
 
@@ -54,18 +55,19 @@ def test_load_results_reads_every_run_in_percent(tree):
 
 
 def test_bad_files_are_skipped_with_a_note_naming_them(tree):
-    half = write_run(tree, "smoke", "synthetic_lt", 10, "LDAM", 0, 0.5)
+    half = write_study(tree, "smoke", "02_half", [entry("synthetic_lt", 10, "LDAM", 0, 0.5)])
     half.write_text(half.read_text()[:40])  # a half-written file
-    old = write_run(tree, "smoke", "synthetic_lt", 10, "Old", 0, 0.5)
-    old.write_text(json.dumps({**json.loads(old.read_text()), "schema": 0}))
-    broken = write_run(tree, "smoke", "synthetic_lt", 10, "Broken", 0, 0.5)
-    broken.write_text(json.dumps({**json.loads(broken.read_text()), "test": {}}))
+    old = {**entry("synthetic_lt", 10, "Old", 0, 0.5), "schema": 1}
+    broken = {**entry("synthetic_lt", 10, "Broken", 0, 0.5), "test": {}}
+    stopped = entry("synthetic_lt", 10, "Stopped", 0, 0.5)
+    stopped.update(status="stopped", test=None, error="loss is not finite")
+    mixed = write_study(tree, "smoke", "03_mixed", [old, broken, stopped])
     runs, skipped = explore.load_results(tree)
     assert len(runs) == 5
-    assert len(skipped) == 3
-    for path, note in zip(sorted([half, old, broken]), sorted(skipped)):
-        assert note.startswith(str(path))
-    assert any("half-written" in note for note in skipped)
+    assert len(skipped) == 4
+    assert skipped[0].startswith(str(half)) and "half-written" in skipped[0]
+    assert all(note.startswith(str(mixed)) for note in skipped[1:])
+    assert "Stopped stopped (loss is not finite)" in skipped[3]
 
 
 def test_empty_or_missing_root_gives_no_runs(tmp_path):
@@ -152,8 +154,10 @@ def test_explorer_without_results_says_how_to_make_some(tmp_path, shown):
 
 
 def test_explorer_warns_about_a_corrupted_file(tree, shown):
-    broken = tree / "smoke" / "synthetic_lt" / "runs" / "CE-0" / "result.json"
-    broken.write_text("{not json")
+    broken = tree / "smoke" / "01_reweighting-synthetic_lt-IF10.json"
+    document = json.loads(broken.read_text())
+    document["runs"][0]["test"] = {}  # CE seed 0: not a complete record any more
+    broken.write_text(json.dumps(document))
     explorer = explore.Explorer(tree)
     assert str(broken) in explorer.notes.value and "⚠" in explorer.notes.value
     assert "3 runs" in text_of(shown)

@@ -4,15 +4,18 @@ pipeline -> torchvision ResNet -> two-stage methods -> many/medium/few table."""
 import pytest
 import torch
 
-from imbalance_baselines import study
+from conftest import stored_runs
+from imbalance_baselines.study.execute import load_data
+from imbalance_baselines.study.params import DatasetParams
+from imbalance_baselines.study.store import Store
 from imbalance_baselines.models import MODELS
 from imbalance_baselines.train import RunSpec, TrainConfig
 
 
 @pytest.fixture(scope="module")
 def fixture_data(tmp_path_factory):
-    return study.load_data({"name": "synthetic_split_files", "class_counts": [30, 12, 4],
-                            "image_size": 64, "workers": 0}, tmp_path_factory.mktemp("data"))
+    return load_data(DatasetParams("synthetic_split_files", {"class_counts": [30, 12, 4], "image_size": 64,
+                                                             "workers": 0}), tmp_path_factory.mktemp("data"))
 
 
 def test_resnet10_is_one_basic_block_per_stage():
@@ -27,7 +30,7 @@ def test_train_then_two_stage_on_streamed_jpegs(fixture_data, tmp_path):
     config = TrainConfig(epochs=2, batch_size=16, warmup_epochs=1, milestones=(), factors=(),
                          precision="fp32", eval_every=1)
     runs = [RunSpec("CE", model="resnet10"), RunSpec("CE-CB", model="resnet10", sampler="class_balanced")]
-    results = study.run_study(runs, data, config, tmp_path, keep_weights=["CE"], progress=False)
+    results = dict(zip(["CE", "CE-CB"], stored_runs(runs, data, config, tmp_path)))
     for result in results.values():
         test = result.test
         assert len(test["per_class_accuracy"]) == 3 and 0 <= test["top1"] <= 1
@@ -35,5 +38,6 @@ def test_train_then_two_stage_on_streamed_jpegs(fixture_data, tmp_path):
         assert test["few_shot"] is not None and test["many_shot"] is None  # counts 30/12 medium, 4 few
     assert len(results["CE"].history) == 2 and results["CE"].history[-1]["test_acc"] is not None
     for method in ("cRT", "tau-norm"):
-        outcome = study.run_two_stage(results["CE"], data, method, {"epochs": 1} if method == "cRT" else {})
+        outcome = Store(tmp_path).run_stage2(results["CE"], data, method, {"epochs": 1} if method == "cRT" else {},
+                                             "cpu", 0)
         assert 0 <= outcome.test["top1"] <= 1

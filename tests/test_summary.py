@@ -6,106 +6,106 @@ import math
 import pandas as pd
 import pytest
 
-from imbalance_baselines import summary
+from conftest import record_entry
+from imbalance_baselines.study import summary
 
-
-def _run(method, seed, top1, epochs=200, factor=100, dataset="cifar10_lt", folder=None, status="finished",
-         precision="fp32", capability="AVX512"):
-    return {"method": method, "seed": seed, "status": status, "folder": folder or f"{method}-{seed}",
-            "data": {"name": dataset, "imbalance_factor": factor}, "config": {"epochs": epochs},
-            "test": {"top1": top1, "many_shot": 0.9, "medium_shot": None, "few_shot": 0.3, "ece": 0.1},
-            "training": {"precision": precision,
-                         "stretches": [{"cpu_capability": capability, "seconds": 1800.0}]}}
+T975 = {2: 4.302653, 3: 3.182446}  # Student t quantiles, 0.975, df = 2 and 3
 
 
 def _write(folder, name, runs):
-    (folder / name).write_text(json.dumps({"name": name, "runs": runs}))
+    (folder / name).write_text(json.dumps({"study": name, "runs": runs}))
 
 
 def test_finished_runs_counts_a_shared_run_once_and_skips_unfinished_and_corrupt(tmp_path):
-    _write(tmp_path, "a.json", [_run("CE", 0, 0.70), _run("CE-DRW", 0, 0.75, status="running")])
-    _write(tmp_path, "b.json", [_run("CE", 0, 0.70)])  # the same CE run listed by a second study
+    _write(tmp_path, "a.json", [record_entry("CE", 0, 0.70), record_entry("CE-DRW", 0, 0.75, status="stopped")])
+    _write(tmp_path, "b.json", [record_entry("CE", 0, 0.70)])  # the same CE run listed by a second study
     (tmp_path / "c.json").write_text('{"runs": [')
     with pytest.warns(UserWarning, match="c.json"):
         runs = summary.finished_runs(tmp_path)
     assert list(runs["method"]) == ["CE"]
     row = runs.iloc[0]
     assert row["top1"] == pytest.approx(70.0) and math.isnan(row["medium"]) and row["few"] == pytest.approx(30.0)
-    assert row["train_hours"] == pytest.approx(0.5) and row["machines"] == ["AVX512"]
+    assert row["train_hours"] == pytest.approx(0.5) and row["machines"] == ["AVX512 x2"]
 
 
-def test_leaderboard_mean_and_t_interval_by_hand(tmp_path):
-    _write(tmp_path, "s.json", [_run("CE", 0, 0.70), _run("CE", 1, 0.72), _run("CE", 2, 0.74),
-                                _run("LDAM-DRW", 0, 0.77)])
-    board = summary.leaderboard(summary.finished_runs(tmp_path))
-    assert list(board["method"]) == ["LDAM-DRW", "CE"]  # best first
-    ce = board.set_index("method").loc["CE"]
-    # mean 72, sample sd 2, t(0.975, df=2) = 4.3027 (tabulated to 3 decimals): 4.3027 * 2 / sqrt(3)
+def test_leaderboard_mean_interval_and_paired_difference_by_hand(tmp_path):
+    # CE 70, 72, 74; LDAM-DRW 73, 74, 78: differences 3, 2, 4 -> mean 3, sd 1.
+    _write(tmp_path, "s.json", [record_entry("CE", s, v) for s, v in enumerate((0.70, 0.72, 0.74))]
+           + [record_entry("LDAM-DRW", s, v) for s, v in enumerate((0.73, 0.74, 0.78))]
+           + [record_entry("Focal", 0, 0.80)])
+    board = summary.leaderboard(summary.finished_runs(tmp_path)).set_index("method")
+    assert list(board.index) == ["Focal", "LDAM-DRW", "CE"]  # best mean first
+    ce, ldam = board.loc["CE"], board.loc["LDAM-DRW"]
     assert ce["top-1"] == pytest.approx(72.0) and ce["seeds"] == 3
-    assert ce["±95%"] == pytest.approx(4.302653 * 2 / math.sqrt(3), rel=1e-4)
+    assert ce["±95%"] == pytest.approx(T975[2] * 2 / math.sqrt(3), rel=1e-4)
+    assert ldam["Δ vs CE"] == pytest.approx(3.0)
+    assert ldam["Δ ±95%"] == pytest.approx(T975[2] * 1 / math.sqrt(3), rel=1e-4)  # 2.48: excludes 0
+    assert ldam["verdict"] == "better"
+    assert board.loc["Focal", "verdict"] == "cannot tell"  # one seed: no interval, however large the gap
 
 
-@pytest.mark.parametrize("difference, epoch, words", [
-    (1.99, "final", "reproduced"), (-2.0, "final", "reproduced"), (2.5, "final", "ours higher by 2.5"),
-    (-3.25, "best", "ours lower by 3.2"),
-])
-def test_verdict_threshold_and_direction(difference, epoch, words):
-    text = summary.verdict(difference, epoch)
-    assert text.startswith(words)
-    assert ("best test epoch" in text) == (epoch == "best")
+def test_boards_of_other_budgets_are_other_boards(tmp_path):
+    _write(tmp_path, "s.json", [record_entry("CE", 0, 0.70), record_entry("CE", 0, 0.50, epochs=20, key="short"),
+                                record_entry("CE", 0, 0.40, factor=None, dataset="imagenet_lt", key="large")])
+    board = summary.leaderboard(summary.finished_runs(tmp_path))
+    keys = [key for key, _ in summary.groups(board)]
+    assert keys == [("cifar10_lt", 100.0, 20), ("cifar10_lt", 100.0, 200), ("imagenet_lt", None, 200)]
+    assert summary.figure_name("imagenet_lt", None, 200) == "99_summary-imagenet_lt-200ep"
+    assert summary.setting_name("cifar10_lt", 100.0, 20) == "cifar10_lt IF100, 20 epochs"
 
 
-def test_published_vs_ours_matches_method_dataset_and_factor_only(tmp_path):
-    _write(tmp_path, "s.json", [_run("CE", 0, 0.70), _run("CE", 0, 0.50, epochs=20, folder="short")])
+def test_noise_floor_is_ces_seed_spread(tmp_path):
+    _write(tmp_path, "s.json", [record_entry("CE", s, v, epochs=20) for s, v in enumerate((0.42, 0.50, 0.45))])
+    floor = summary.noise_floors(summary.finished_runs(tmp_path)).iloc[0]
+    assert floor["seeds"] == 3 and floor["range"] == pytest.approx(8.0)
+    assert floor["sd"] == pytest.approx(pd.Series([42.0, 50.0, 45.0]).std())
+
+
+def test_group_caption_names_final_epoch_seeds_precision_machine_and_code(tmp_path):
+    _write(tmp_path, "s.json", [record_entry("CE", 0, 0.7), record_entry("CE", 1, 0.7, capability="AVX2"),
+                                record_entry("Focal", 0, 0.6, precision="bf16")])
+    caption = summary.group_caption(summary.finished_runs(tmp_path), "cifar10_lt", 100, 200, "full")
+    assert caption == ("cifar10_lt IF100, 200 epochs, final epoch, profile full, 1-2 seed(s) per method, "
+                       "bf16/fp32 on AVX2 x2, AVX512 x2, code abc")
+
+
+def test_published_vs_ours_compares_only_the_same_protocol(tmp_path):
+    _write(tmp_path, "s.json", [record_entry("CE", 0, 0.70), record_entry("CE", 1, 0.72),
+                                record_entry("CE", 0, 0.50, epochs=20, key="short")])
     comparison = summary.published_vs_ours(summary.finished_runs(tmp_path), protocol_epochs=200)
     published = summary.published_numbers()
-    expected = published[(published["method"] == "CE") & (published["dataset"] == "cifar10_lt")
-                         & (published["imbalance_factor"] == 100)]
-    assert len(comparison) == len(expected) > 0  # the 20-epoch run is not compared
-    assert (comparison["ours"] == 70.0).all()
-    assert sorted(comparison["difference"]) == pytest.approx(sorted(70.0 - expected["top1"]))
+    cell = published[(published["method"] == "CE") & (published["dataset"] == "cifar10_lt")
+                     & (published["imbalance_factor"] == 100)]
+    primary = cell[cell["primary"] == True].iloc[0]  # noqa: E712
+    assert primary["protocol_match"] == "same"
+    row = comparison.iloc[0]
+    assert len(comparison) == 1 and row["ours"] == pytest.approx(71.0) and row["seeds"] == 2  # 20 epochs not compared
+    assert row["published (same protocol)"] == primary["top1"]
+    assert row["difference"] == pytest.approx(71.0 - primary["top1"])
+    others = cell[cell["protocol_match"] != "same"]
+    for _, other in others.iterrows():
+        assert other["protocol_difference"] in row["other protocols (not compared)"]
 
 
-def test_group_caption_names_seeds_precision_and_machine(tmp_path):
-    _write(tmp_path, "s.json", [_run("CE", 0, 0.7), _run("CE", 1, 0.7, capability="AVX2"),
-                                _run("Focal", 0, 0.6, precision="bf16")])
-    caption = summary.group_caption(summary.finished_runs(tmp_path), "cifar10_lt", 100, "full")
-    assert caption == ("cifar10_lt IF100, profile full, 200 epochs, 1-2 seed(s) per method, "
-                       "bf16/fp32 on AVX2, AVX512")
+def test_a_gap_is_explained_by_the_best_epoch_only_with_evidence():
+    ours = pd.DataFrame({"best_evaluated": [76.0]})
+    assert summary.gap_reason(ours, 77.0, "best").startswith("the paper reports its best test epoch; our best")
+    assert summary.gap_reason(ours, 80.0, "best") == "unexplained"  # 4 points away even at our best epoch
+    assert summary.gap_reason(ours, 77.0, "final") == "unexplained"
 
 
-def test_a_fixed_split_without_imbalance_factor_is_its_own_group(tmp_path):
-    _write(tmp_path, "s.json", [_run("CE", 0, 0.7), _run("CE", 0, 0.4, factor=None, dataset="imagenet_lt",
-                                                       folder="large")])
+def test_agreement_counts_within_one_point_per_method():
+    comparison = pd.DataFrame({"method": ["CE", "CE", "Focal"], "difference": [0.9, -1.5, -1.0]})
+    table = summary.agreement(comparison)
+    assert table.loc["CE", "compared"] == 2 and table.loc["CE", "within_1_point"] == 1
+    assert table.loc["Focal", "within_1_point"] == 1  # exactly 1.0 counts
+
+
+def test_conclusion_states_the_noise_floor_and_the_verdicts(tmp_path):
+    _write(tmp_path, "s.json", [record_entry("CE", s, v) for s, v in enumerate((0.70, 0.72, 0.74))]
+           + [record_entry("LDAM-DRW", s, v) for s, v in enumerate((0.73, 0.74, 0.78))])
     runs = summary.finished_runs(tmp_path)
-    board = summary.leaderboard(runs)
-    keys = [key for key, _ in summary.groups(board)]
-    assert sorted(keys, key=str) == sorted([("cifar10_lt", 100), ("imagenet_lt", None)], key=str)
-    assert summary.figure_name("imagenet_lt", None) == "99_summary-imagenet_lt"
-    assert summary.figure_name("cifar10_lt", 100) == "99_summary-cifar10_lt-IF100"
-    caption = summary.group_caption(runs, "imagenet_lt", None, "full")
-    assert caption.startswith("imagenet_lt, profile full, 200 epochs, 1 seed(s)")
-    assert "- imagenet_lt, 200 epochs (full): best **CE** 40.0%" in summary.conclusion(board, pd.DataFrame(), "full")
-
-
-def test_mixed_schedules_share_a_group_with_epochs_in_the_labels(tmp_path):
-    _write(tmp_path, "s.json", [_run("CE", 0, 0.50, epochs=20), _run("LDAM", 0, 0.55, epochs=20),
-                                _run("CBD", 0, 0.69, epochs=5)])
-    board = summary.leaderboard(summary.finished_runs(tmp_path))
-    [((name, factor), part)] = summary.groups(board)
-    assert summary.labels(part) == ["CBD (5 ep.)", "LDAM (20 ep.)", "CE (20 ep.)"]  # best first
-    assert summary.epochs_text(part) == "5 / 20 epochs"
-    assert summary.baseline(part, "CE") == pytest.approx(50.0) and summary.baseline(part, "Focal") is None
-    text = summary.conclusion(board, pd.DataFrame(), "quick")
-    assert "- cifar10_lt IF100, 5 / 20 epochs (quick): best **CBD (5 ep.)** 69.0% (CE 50.0%) among 3" in text
-    one = board[board["method"] != "CBD"]
-    assert summary.labels(one) == ["LDAM", "CE"] and summary.epochs_text(one) == "20 epochs"
-
-
-def test_conclusion_states_only_what_the_tables_show():
-    board = pd.DataFrame([{"dataset": "cifar10_lt", "imbalance_factor": 100, "epochs": 20, "method": "BS",
-                           "top-1": 56.7}, {"dataset": "cifar10_lt", "imbalance_factor": 100, "epochs": 20,
-                                            "method": "CE", "top-1": 50.6}])
-    text = summary.conclusion(board, pd.DataFrame(), "quick")
-    assert "best **BS** 56.7% (CE 50.6%) among 2 methods" in text
-    assert "No paper-protocol reference run has finished" in text
+    text = summary.conclusion(summary.leaderboard(runs), summary.noise_floors(runs), pd.DataFrame(), "full")
+    assert "CE over 3 seeds has sd 2.00 and range 4.0 points" in text
+    assert "better 1, worse 0, cannot tell 0 (better: LDAM-DRW)" in text
+    assert "No finished 200-epoch run has a same-protocol published number yet." in text

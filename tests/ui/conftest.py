@@ -48,21 +48,28 @@ def output_dir() -> Path:
 
 
 def make_results(results: Path) -> None:
-    """Real smoke-sized runs (CE, Focal, Balanced Softmax; seeds 0 and 1; synthetic IF 10 and 20) and
-    one half-written result file."""
-    from imbalance_baselines import explore
-    from imbalance_baselines.config import train_config
-    from imbalance_baselines.data import make_synthetic_lt
-    from imbalance_baselines.study import run_methods
+    """Real smoke-sized runs (CE, Focal, Balanced Softmax; seeds 0 and 1; synthetic IF 10 and 20) in a
+    results store with their study files, and one half-written study file."""
+    from imbalance_baselines.study import explore
+    from imbalance_baselines.study.execute import DataCache, complete, result
+    from imbalance_baselines.study.params import parse_study
+    from imbalance_baselines.study.plan import study_requests
+    from imbalance_baselines.study.report import write_study_results
+    from imbalance_baselines.study.store import Store
 
-    config = train_config("ui test", explore.TRY_TRAIN)
+    store, data_for = Store(results / "store"), DataCache(results)
     for factor in (10, 20):
-        data = make_synthetic_lt(**{**explore.TRY_DATA, "imbalance_factor": factor})
-        run_methods(["CE", "Focal", "Balanced Softmax"], data, config, results / "smoke" / data.name,
-                    seeds=[0, 1], device="cpu", progress=False, model="resnet8")
-    half = results / "smoke" / "synthetic_lt" / "runs" / "half-written" / "result.json"
-    half.parent.mkdir(parents=True)
-    half.write_text('{"schema": 1, "status": "fini')
+        defaults = {"dataset": {"name": "synthetic_lt", **explore.TRY_DATA, "imbalance_factor": factor},
+                    "train": explore.TRY_TRAIN, "model": "resnet8", "seeds": [0, 1],
+                    "methods": ["CE", "Focal", "Balanced Softmax"], "hyperparameters": {}}
+        study = parse_study("01_reweighting", "ui test", {}, defaults, from_file=False)
+        data = data_for(study.dataset)
+        requests = study_requests(study, data.key(), data.num_classes)
+        complete(requests, store, data_for, "cpu")
+        records = {(r.method, r.seed): result(r, store, data, "cpu") for r in requests}
+        tag = f"01_reweighting-synthetic_lt-IF{factor}"
+        write_study_results(results / "smoke" / f"{tag}.json", tag, "smoke", defaults, records)
+    (results / "smoke" / "02_half-written.json").write_text('{"schema": 2, "runs": [{"fini')
 
 
 @pytest.fixture(scope="session")

@@ -119,7 +119,7 @@ def test_controls_rendered_by_description(page):
 
 def test_half_written_file_is_named_in_a_warning(page):
     notes = text(page, ".explore-notes")
-    assert "half-written/result.json" in notes and "⚠" in notes
+    assert "02_half-written.json" in notes and "⚠" in notes
 
 
 def test_methods_control_changes_the_table(page):

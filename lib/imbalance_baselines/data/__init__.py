@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from functools import partial
-from typing import Any
 
 from ..registry import Registry
 from .bundle import ImageSplit, LongTailedData, channel_stats, indices_hash
@@ -34,22 +33,19 @@ from .split_fixtures import write_imagenet_train_tree, write_split_file_fixture
 DATASETS = Registry("dataset")
 
 
-@DATASETS.register("cifar10_lt")
-def cifar10_lt(root: str | os.PathLike[str], **params: Any) -> LongTailedData:
-    """CIFAR-10-LT from ``root``; ``params`` as :func:`load_cifar_lt`."""
-    return load_cifar_lt(root, "cifar10", **params)
-
-
-@DATASETS.register("cifar100_lt")
-def cifar100_lt(root: str | os.PathLike[str], **params: Any) -> LongTailedData:
-    """CIFAR-100-LT from ``root``; ``params`` as :func:`load_cifar_lt`."""
-    return load_cifar_lt(root, "cifar100", **params)
+for _release in ("cifar10", "cifar100"):  # CIFAR-10-LT / CIFAR-100-LT: parameters as load_cifar_lt
+    DATASETS.register(f"{_release}_lt")(partial(load_cifar_lt, name=_release))
 
 
 @DATASETS.register("synthetic_lt")
-def synthetic_lt(root: str | os.PathLike[str] | None = None, **params: Any) -> LongTailedData:
-    """Synthetic long-tailed data in memory; ``root`` is accepted for a uniform call and not used."""
-    return make_synthetic_lt(**params)
+def synthetic_lt(root: str | os.PathLike[str] | None = None, num_classes: int = 10, n_max: int = 100,
+                 imbalance_factor: float = 10.0, profile: str = "exp", selection: str = "random",
+                 selection_seed: int = 0, val_per_class: int = 0, test_per_class: int = 20,
+                 image_size: int = 32, seed: int = 0) -> LongTailedData:
+    """Synthetic long-tailed data in memory (:func:`make_synthetic_lt`); ``root`` is accepted for a
+    uniform call and not used."""
+    return make_synthetic_lt(num_classes, n_max, imbalance_factor, profile, selection, selection_seed,
+                             val_per_class, test_per_class, image_size, seed)
 
 
 for _benchmark in ("imagenet_lt", "places_lt", "mini_imagenet_lt"):

@@ -45,10 +45,12 @@ class BatchAugment:
         return offsets, flips
 
     def apply(self, images: Tensor, offsets: Tensor, flips: Tensor) -> Tensor:
-        """Augment with given crop offsets (row, column into the padded image) and flip flags.
+        """Augment with given crop offsets (row, column into the padded image) and flip flags, then
+        normalise. An offset of (padding, padding) with no flip returns the normalised original."""
+        return self.normalize(self.crop_flip(images, offsets, flips))
 
-        An offset of (padding, padding) with no flip returns the normalised original.
-        """
+    def crop_flip(self, images: Tensor, offsets: Tensor, flips: Tensor) -> Tensor:
+        """The uint8 crops with given offsets and flip flags (what a stronger policy starts from)."""
         batch, _, height, width = images.shape
         device = images.device
         padded = torch.nn.functional.pad(images, (self.padding,) * 4)  # zero pixels around
@@ -58,8 +60,7 @@ class BatchAugment:
         cols = torch.where(flips[:, None], cols.flip(1), cols) + offsets[:, 1:2]  # [B, W]
         flat = padded.flatten(2)                                                  # [B, 3, (H+2p)(W+2p)]
         index = (rows[:, :, None] * padded.shape[-1] + cols[:, None, :]).flatten(1)
-        cropped = flat.gather(2, index[:, None, :].expand(-1, 3, -1)).view(batch, 3, height, width)
-        return self.normalize(cropped)
+        return flat.gather(2, index[:, None, :].expand(-1, 3, -1)).view(batch, 3, height, width)
 
     def __call__(self, images: Tensor, generator: torch.Generator) -> Tensor:
         """Randomly augment a uint8 batch (crop offsets and flips drawn from ``generator``)."""

@@ -19,16 +19,23 @@ name                      what                                         reduction
 ``balanced_softmax``      CE on z + log prior                          sum / B
 ``logit_adjusted``        CE on z + tau log prior (tau=1.0)            sum / B
 ``ce_drw``, ``ldam_drw``  DRW (drw_epoch=160, beta=0.9999)             sum / B, then weighted mean
+``label_smoothing_ce``    label smoothing (epsilon=0.1)                sum / B
+``label_aware_smoothing`` MiSLAS's (smooth_head=0.4, smooth_tail=0.1)  sum / B
 ========================  ===========================================  ==========================
+
+Mixing for the engine (``draw``, ``mix``, ``mixed_loss``): ``MixUp``, ``CutMix``, ``Remix``, built
+from a run's parameters by ``build_mixer`` (``mixing.MIXERS``).
 """
 
-from . import adjustment, drw, margin, sigmoid, softmax  # noqa: F401  (registers the losses)
+from . import adjustment, drw, margin, ride, sigmoid, smoothing, softmax  # noqa: F401  (registers the losses)
 from .adjustment import LogitAdjusted, posthoc_logit_adjustment
 from .base import LOSSES, Loss
 from .drw import DeferredReweighting
 from .margin import LDAM
+from .mixing import MIXERS, CutMix, CutPair, Mixer, Remix, build_mixer
 from .mixup import MIX_POINTS, MixPair, MixUp
 from .sigmoid import SigmoidFocal
+from .smoothing import LabelAwareSmoothing, LabelSmoothingCE, label_aware_epsilons
 from .softmax import SoftmaxCrossEntropy, SoftmaxFocal
 from .weights import (
     class_balanced_weights,
@@ -41,6 +48,8 @@ from .weights import (
 __all__ = [
     "LOSSES", "Loss", "SoftmaxCrossEntropy", "SoftmaxFocal", "SigmoidFocal", "LDAM",
     "LogitAdjusted", "DeferredReweighting", "MixUp", "MixPair", "MIX_POINTS",
+    "CutMix", "CutPair", "Remix", "Mixer", "MIXERS", "build_mixer",
+    "LabelSmoothingCE", "LabelAwareSmoothing", "label_aware_epsilons",
     "class_balanced_weights", "cost_sensitive_weights", "ldam_margins", "log_prior",
     "posthoc_logit_adjustment", "sigmoid_bias_init",
 ]

@@ -34,9 +34,6 @@ class LogitAdjusted(SoftmaxCrossEntropy):
     def adjust(self, logits: Tensor, target: Tensor) -> Tensor:
         return logits + self.tau * self.log_prior
 
-    def adjust_key(self) -> str:
-        return f"z+{self.tau!r}*log_prior[counts={self.counts_key}]"
-
 
 def posthoc_logit_adjustment(logits: Tensor, class_counts: Sequence[int], tau: float = 1.0) -> Tensor:
     """Logits for prediction, z - tau * log pi (float32), for a model trained with plain cross-entropy.

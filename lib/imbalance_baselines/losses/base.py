@@ -7,16 +7,22 @@ base class reduces them in exactly one of the three ways of SPEC section 3:
 - class-weighted, "/ B": sum_i w_{y_i} l_i / B (Cui et al. 2019);
 - class-weighted, weighted mean: sum_i w_{y_i} l_i / sum_i w_{y_i}, as ``F.cross_entropy(weight=w)``.
 
-``phase_key(epoch)`` names what a loss computes at an epoch, built from the per-sample part
-(``sample_key``) and the reduction, so that equal keys mean identical values; the training engine
-uses it to share the common prefix of runs (CE and CE-DRW until the DRW epoch).
+``phase_key(epoch)`` names what a loss computes at an epoch: its class and every argument it was
+constructed with (recorded automatically for every subclass, so a new loss cannot share a key with
+a different one), plus the class weights set after construction. Equal keys mean identical values;
+the training engine uses them to share the common prefix of runs (CE and CE-DRW until the DRW
+epoch, where DRW's key is its inner loss's).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -38,16 +44,51 @@ def counts_digest(class_counts: Sequence[int]) -> str:
     return hashlib.sha256(",".join(map(str, class_counts)).encode()).hexdigest()[:12]
 
 
+def _described(value: Any) -> Any:
+    """A constructor argument as JSON-ready data: a loss by its key, a tensor or sequence as a list."""
+    if isinstance(value, Loss):
+        return value.sample_key()
+    if isinstance(value, Tensor):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_described(v) for v in value]
+    return value
+
+
+def _recording(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` that first records the outermost constructor call's arguments (``name`` excluded:
+    it labels, it does not compute) as the loss's construction key."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def construct(self: Loss, *args: Any, **kwargs: Any) -> None:
+        if "_construction" not in self.__dict__:
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = {k: _described(v) for k, v in list(bound.arguments.items())[1:] if k != "name"}
+            if "class_counts" in arguments:
+                arguments["class_counts"] = counts_digest(arguments["class_counts"])
+            key = f"{type(self).__qualname__}{json.dumps(arguments, sort_keys=True, separators=(',', ':'))}"
+            object.__setattr__(self, "_construction", key)
+        init(self, *args, **kwargs)
+
+    return construct
+
+
 class Loss(nn.Module, ABC):
     """A classification loss: ``forward(logits [B, C], target [B] int64) -> scalar`` in float32.
 
-    Subclasses define ``per_sample`` and ``sample_key``; class weights are set with
+    Subclasses define ``per_sample``; class weights are set with
     ``use_class_balanced_weights`` or ``use_cost_sensitive_weights`` and live in the non-persistent
     buffer ``class_weights`` (derived from the counts, so ``.to(device)`` moves them and checkpoints
     need not hold them).
     """
 
     class_weights: Tensor | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__init__ = _recording(cls.__init__)  # type: ignore[method-assign]
 
     def __init__(self, name: str, class_counts: Sequence[int]) -> None:
         super().__init__()
@@ -109,9 +150,9 @@ class Loss(nn.Module, ABC):
     def set_epoch(self, epoch: int) -> None:
         """Tell the loss the (0-based) epoch about to start; a no-op unless it is scheduled."""
 
-    @abstractmethod
     def sample_key(self) -> str:
-        """Canonical description of ``per_sample`` (parameters included)."""
+        """What ``per_sample`` computes: the class and its constructor arguments (``name`` aside)."""
+        return self.__dict__["_construction"]
 
     def phase_key(self, epoch: int) -> str:
         """What the loss computes at ``epoch``: equal keys mean identical values."""

@@ -52,9 +52,6 @@ class DeferredReweighting(Loss):
     def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
         return self.inner.per_sample(logits, target)
 
-    def sample_key(self) -> str:
-        return self.inner.sample_key()
-
     def phase_key(self, epoch: int) -> str:
         return super().phase_key(epoch) if self.reweighted_at(epoch) else self.inner.phase_key(epoch)
 

@@ -37,10 +37,6 @@ class LDAM(SoftmaxCrossEntropy):
         shifted = logits - self.margins[target].unsqueeze(1)
         return self.scale * torch.where(true_class, shifted, logits)
 
-    def adjust_key(self) -> str:
-        return (f"{self.scale!r}*(z-m_y);m=ldam(max_margin={self.max_margin!r})"
-                f"[counts={self.counts_key}]")
-
 
 @LOSSES.register("ldam")
 def ldam(*, class_counts: Sequence[int], max_margin: float = 0.5, scale: float = 30.0) -> Loss:

@@ -40,9 +40,6 @@ class SigmoidFocal(Loss):
             terms = torch.exp(self.gamma * F.logsigmoid(-sign * logits)) * terms
         return terms.sum(dim=1)
 
-    def sample_key(self) -> str:
-        return "sigmoid_ce" if self.gamma == 0 else f"sigmoid_focal(gamma={self.gamma!r})"
-
     def classifier_bias_init(self) -> float:
         return sigmoid_bias_init(self.num_classes)
 

@@ -2,7 +2,7 @@
 
 Registers ``ce``, ``softmax_focal``, ``cb_ce`` and ``cost_sensitive_ce``. Losses that change the
 logits before a softmax cross-entropy (LDAM, logit adjustment) subclass ``SoftmaxCrossEntropy`` and
-override ``adjust``/``adjust_key``.
+override ``adjust``.
 """
 
 from __future__ import annotations
@@ -24,15 +24,8 @@ class SoftmaxCrossEntropy(Loss):
         """The logits the softmax sees; the identity for plain cross-entropy."""
         return logits
 
-    def adjust_key(self) -> str:
-        """Canonical description of ``adjust``."""
-        return "z"
-
     def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
         return F.cross_entropy(self.adjust(logits, target), target, reduction="none")
-
-    def sample_key(self) -> str:
-        return f"softmax_ce({self.adjust_key()})"
 
 
 class SoftmaxFocal(SoftmaxCrossEntropy):
@@ -57,10 +50,6 @@ class SoftmaxFocal(SoftmaxCrossEntropy):
         others = z.masked_fill(one_hot(target, z).bool(), float("-inf"))
         log_one_minus_p = others.logsumexp(dim=1) - z.logsumexp(dim=1)
         return torch.exp(self.gamma * log_one_minus_p) * ce
-
-    def sample_key(self) -> str:
-        base = super().sample_key()
-        return base if self.gamma == 0 else f"softmax_focal(gamma={self.gamma!r};{base})"
 
 
 @LOSSES.register("ce")

@@ -25,6 +25,18 @@ MIX_POINTS = ("input", "stem", "stage1", "stage2", "stage3", "pool")
 MixFn = Callable[[Tensor], Tensor]
 
 
+
+def mixing_at(mix_point: str | None, mix_fn: MixFn | None) -> Callable[[str, Tensor], Tensor]:
+    """``at(point, h)``: ``mix_fn(h)`` at the named mix-up point (manifold mix-up, Verma et al. 2019),
+    ``h`` elsewhere; an unknown point is refused."""
+    if mix_point is not None and mix_point not in MIX_POINTS:
+        raise ValueError(f"mix_point={mix_point!r} is not a mix-up point; allowed: {', '.join(MIX_POINTS)}")
+
+    def at(point: str, h: Tensor) -> Tensor:
+        return mix_fn(h) if (mix_fn is not None and point == mix_point) else h
+
+    return at
+
 class BasicBlock(nn.Module):
     """conv3x3-BN-ReLU-conv3x3-BN, plus the (option-A) shortcut, then ReLU."""
 
@@ -82,11 +94,7 @@ class ResNetCifar(nn.Module):
 
     def features(self, x: Tensor, mix_point: str | None = None, mix_fn: MixFn | None = None) -> Tensor:
         """The pooled feature [B, feature_dim] (64-d for ResNet-32), optionally mixed at ``mix_point``."""
-        if mix_point is not None and mix_point not in MIX_POINTS:
-            raise ValueError(f"mix_point={mix_point!r} is not a mix-up point; allowed: {', '.join(MIX_POINTS)}")
-
-        def at(point: str, h: Tensor) -> Tensor:
-            return mix_fn(h) if (mix_fn is not None and point == mix_point) else h
+        at = mixing_at(mix_point, mix_fn)
 
         h = at("input", x)
         h = at("stem", self.stem(h))
@@ -115,11 +123,7 @@ class ResNetCifarBBN(ResNetCifar):
         self._init_weights()
 
     def features(self, x: Tensor, mix_point: str | None = None, mix_fn: MixFn | None = None) -> Tensor:
-        if mix_point is not None and mix_point not in MIX_POINTS:
-            raise ValueError(f"mix_point={mix_point!r} is not a mix-up point; allowed: {', '.join(MIX_POINTS)}")
-
-        def at(point: str, h: Tensor) -> Tensor:
-            return mix_fn(h) if (mix_fn is not None and point == mix_point) else h
+        at = mixing_at(mix_point, mix_fn)
 
         h = at("stem", self.stem(at("input", x)))
         h = at("stage3", self.stage3(at("stage2", self.stage2(at("stage1", self.stage1(h))))))

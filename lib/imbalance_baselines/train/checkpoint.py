@@ -7,14 +7,31 @@ file that a later run would trust.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+
+class DiskFullError(OSError):
+    """Writing a file failed because its disk is full; the message names the path."""
+
+
+# Below this much free space a failed write is reported as a full disk (torch.save's own error,
+# "[enforce fail at inline_container.cc] ... file write failed", names neither).
+FULL_BELOW_BYTES = 16 * 2**20
+
+
+def _disk_full(folder: Path, error: BaseException) -> bool:
+    if getattr(error, "errno", None) == errno.ENOSPC:
+        return True
+    return isinstance(error, (OSError, RuntimeError)) and shutil.disk_usage(folder).free < FULL_BELOW_BYTES
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -26,8 +43,13 @@ def _atomic_write(path: Path, write: Any) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if _disk_full(path.parent, error):
+            free = shutil.disk_usage(path.parent).free
+            kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+            raise DiskFullError(errno.ENOSPC, f"{path}: the disk is full ({free:,} bytes free) while "
+                                f"writing it; {kept}; free some space and run the same command again") from error
         raise
 
 

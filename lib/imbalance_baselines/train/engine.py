@@ -14,6 +14,8 @@ is only *reported* (every ``eval_every`` epochs and at the last epoch), never us
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import logging
 import math
 import time
@@ -26,15 +28,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data.bundle import LongTailedData
-from ..distillation import without_converter
+from .distillation import without_converter
 from ..evaluate import top_k_accuracy
+from ..optim import SAM
 from .checkpoint import load_torch, save_torch_atomic
 from .distributed import World, average_gradients, broadcast_buffers, current_world, reduce_over_processes
 from .groups import Group, RunState, build_model, initial_groups, make_optimizer
 from .precision import machine_description, resolve_precision
 from .schedule import learning_rate
 from .seeding import generator
-from .sources import FileListData, FileListSource, TensorSource, make_source
+from .sources import FileListData, FileListSource, TensorSource, make_source, to_device
 from .spec import TRAINING_CODE_VERSION, RunSpec, TrainConfig, short_hash
 
 log = logging.getLogger("imbalance_baselines.train")
@@ -76,7 +79,7 @@ class _Stream:
 
     def batches(self, source: TensorSource | FileListSource, batch_size: int, world: World):
         return source.batches(self.lead.sampler, self.lead.spec.seed, self.lead.stream_key(self.epoch),
-                              self.epoch, batch_size, world)
+                              self.epoch, batch_size, world, self.lead.policy)
 
 
 def train(runs: list[RunSpec], data: LongTailedData | FileListData, config: TrainConfig,
@@ -123,9 +126,6 @@ def train(runs: list[RunSpec], data: LongTailedData | FileListData, config: Trai
                 for group in stream.groups:
                     _step(group, x, y, step, totals[id(group)], mix_generators[id(group)], precision, world)
                 bar.update(1)
-                if step % 20 == 0 and progress:
-                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs} " + " ".join(
-                        f"{g.lead.spec.name}={totals[id(g)].running_loss():.3f}" for g in groups))
 
         seconds = time.perf_counter() - started
         evaluate_now = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
@@ -149,6 +149,11 @@ def train(runs: list[RunSpec], data: LongTailedData | FileListData, config: Trai
         stretch["to_epoch"] = epoch + 1
         if world.is_main:
             _log_epoch(epoch, config.epochs, lr, seconds, groups)
+        # Once per epoch, from the records: a running loss read during the epoch would make the host
+        # wait for the device (a synchronisation inside the step loop).
+        bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs} " + " ".join(
+            f"{g.lead.spec.name}={g.lead.history[-1]['loss']:.3f}" for g in groups
+            if g.lead.error is None and g.lead.history))
         last = epoch + 1 == config.epochs
         if world.is_main and checkpoint_path is not None and (
                 (epoch + 1) % config.checkpoint_every == 0 or last):
@@ -213,9 +218,6 @@ class _EpochTotals:
         self.correct += (logits.detach().argmax(1) == y).sum()
         self.seen += y.shape[0]
 
-    def running_loss(self) -> float:
-        return float(self.loss_sum / max(self.seen, 1))
-
     def record(self, epoch: int, lr: float, seconds: float, world: World) -> dict[str, Any]:
         """The epoch's totals over every process (the first non-finite batch of any process)."""
         seen = torch.tensor(float(self.seen), dtype=torch.float64, device=self.loss_sum.device)
@@ -232,23 +234,39 @@ class _EpochTotals:
 
 def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _EpochTotals,
           mix_generator: torch.Generator, precision: str, world: World) -> None:
-    """One SGD step of one group on a shared, already augmented batch."""
+    """One SGD step of one group on a shared, already augmented batch. A SAM run (``optim``)
+    computes the loss again, on the same batch and mix-up draw, at its perturbed weights."""
     run = group.lead
     mixing = run.mixup is not None and run.mixup.active
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-        if mixing:
-            pair = run.mixup.draw(y.shape[0], mix_generator, x.device)
-            logits = group.model(x, run.mixup.point, lambda h: run.mixup.mix(h, pair))
-            loss = run.mixup.mixed_loss(run.loss, logits, y, pair)
-        elif run.distiller is not None:
-            logits, loss = run.distiller.student_loss(group.model, x, y, run.loss)
-        else:
-            logits = group.model(x)
-            loss = run.loss(logits, y)
+    pair = None
+    if mixing:
+        pair = run.mixup.draw(y.shape[0], mix_generator)  # on the host, then a non-blocking copy
+        pair = dataclasses.replace(pair, perm=to_device(pair.perm, x.device))
+
+    def forward_loss() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            if run.distiller is not None:
+                return run.distiller.student_loss(group.model, x, y, run.loss)
+            logits = group.model(x, run.mixup.point, lambda h: run.mixup.mix(h, pair)) if mixing else group.model(x)
+            loss_fn = run.loss
+            if getattr(run.loss, "needs_expert_logits", False):  # RIDE: the experts of this forward
+                loss_fn = functools.partial(run.loss, expert_logits=group.model.expert_logits)
+            return logits, run.mixup.mixed_loss(loss_fn, logits, y, pair) if mixing else loss_fn(logits, y)
+
+    logits, loss = forward_loss()
     group.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     average_gradients(group.model, world)
-    group.optimizer.step()
+    if isinstance(group.optimizer, SAM):
+        def at_perturbed_weights() -> torch.Tensor:
+            _, again = forward_loss()
+            again.backward()
+            average_gradients(group.model, world)
+            return again
+
+        group.optimizer.step(at_perturbed_weights)
+    else:
+        group.optimizer.step()
     totals.add(loss, logits, y, step)
 
 
@@ -288,7 +306,7 @@ def _restore(checkpoint: dict[str, Any], key: str, by_name: dict[str, RunState],
         runs = [by_name[name] for name in saved["runs"]]
         model = build_model(runs[0], num_classes, device, config)
         model.load_state_dict(saved["model"])
-        optimizer = make_optimizer(model, runs[0].loss, config)
+        optimizer = make_optimizer(model, runs[0], config)
         optimizer.load_state_dict(saved["optimizer"])
         groups.append(Group(runs, model, optimizer))
     return checkpoint["next_epoch"], groups, checkpoint["stretches"]

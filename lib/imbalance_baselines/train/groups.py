@@ -17,9 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..distillation import Distiller
-from ..losses import LOSSES, Loss, MixUp
+from .distillation import Distiller
+from ..data.policies import AUGMENTATIONS, Policy
+from ..losses import LOSSES, Loss, Mixer, build_mixer
 from ..models import MODELS
+from ..optim import OPTIMIZERS
 from ..samplers import SAMPLERS, EpochSampler
 from .seeding import derive_seed
 from .spec import RunSpec, TrainConfig, canonical_json
@@ -32,8 +34,9 @@ class RunState:
     spec: RunSpec
     loss: Loss
     sampler: EpochSampler
-    mixup: MixUp | None
+    mixup: Mixer | None
     distiller: Distiller | None = None
+    policy: Policy | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
@@ -42,14 +45,22 @@ class RunState:
         loss = LOSSES.build(spec.loss, class_counts=class_counts, **spec.loss_params)
         sampler = SAMPLERS.build(spec.sampler, labels=labels, num_classes=len(class_counts),
                                  seed=spec.seed, **spec.sampler_params)
-        mixup = MixUp(**spec.mixup) if spec.mixup is not None else None
+        mixup = build_mixer(spec.mixup, class_counts) if spec.mixup is not None else None
+        policy = None
+        if spec.augment is not None:
+            params = dict(spec.augment)
+            policy = AUGMENTATIONS.build(params.pop("name"), **params)
+        if spec.optimizer is not None:  # built once on a dummy parameter: a bad setting fails before training
+            options, dummy = dict(spec.optimizer), torch.zeros(1, requires_grad=True)
+            OPTIMIZERS.build(options.pop("name", None), params=[dummy], base_optimizer=torch.optim.SGD([dummy], lr=0.1),
+                             **options)
         distiller = None
         if spec.distill is not None:
             if mixup is not None:
                 raise ValueError(f"run {spec.name!r}: distill with mixup={spec.mixup!r} is not "
                                  "supported; allowed: mixup=None for a distilled run")
             distiller = Distiller(spec.distill, len(class_counts), spec.model_params.get("head", "linear"))
-        return cls(spec, loss, sampler, mixup, distiller)
+        return cls(spec, loss, sampler, mixup, distiller, policy)
 
     def static_key(self) -> str:
         """What fixes the initial state: model, seed, the loss's classifier-bias prior, and the
@@ -60,8 +71,11 @@ class RunState:
         return canonical_json(described)
 
     def stream_key(self, epoch: int) -> str:
-        """What fixes the epoch's batches: the seed and what the sampler draws."""
-        return canonical_json([self.spec.seed, self.sampler.phase_key(epoch)])
+        """What fixes the epoch's batches: the seed, what the sampler draws, and a stronger policy."""
+        described = [self.spec.seed, self.sampler.phase_key(epoch)]
+        if self.policy is not None:
+            described.append(self.policy.key())
+        return canonical_json(described)
 
     def phase_description(self, epoch: int) -> dict[str, str]:
         """What the loss, sampler and mix-up do during ``epoch`` (recorded in the history)."""
@@ -69,6 +83,10 @@ class RunState:
                      "mixup": self.mixup.phase_key(epoch) if self.mixup is not None else "off"}
         if self.distiller is not None:
             described["distill"] = self.distiller.phase_key()
+        if self.policy is not None:
+            described["augment"] = self.policy.key()
+        if self.spec.optimizer is not None:
+            described["optimizer"] = canonical_json(self.spec.optimizer)
         return described
 
     def phase_key(self, epoch: int) -> str:
@@ -106,7 +124,7 @@ class Group:
                 groups.append(Group(runs, self.model, self.optimizer))
                 continue
             model = copy.deepcopy(self.model)
-            optimizer = make_optimizer(model, runs[0].loss, config)
+            optimizer = make_optimizer(model, runs[0], config)
             optimizer.load_state_dict(self.optimizer.state_dict())
             groups.append(Group(runs, model, optimizer))
         return groups
@@ -133,25 +151,30 @@ def build_model(run: RunState, num_classes: int, device: torch.device,
     model = model.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if config.compile:
-        model.compile()  # in place: state_dict keys (checkpoints) stay those of the plain module
+    if config.compile:  # in place: state_dict keys (checkpoints) stay those of the plain module
+        model.compile(**(config.compile if isinstance(config.compile, dict) else {}))
     return model
 
 
-def make_optimizer(model: nn.Module, loss: Loss, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, run: RunState, config: TrainConfig) -> torch.optim.Optimizer:
     """SGD with momentum; weight decay off for the prior-initialised classifier bias of sigmoid
-    losses (Cui et al. 2019's code), and for every bias when ``config.decay_biases`` is False."""
+    losses (Cui et al. 2019's code), and for every bias when ``config.decay_biases`` is False; inside
+    the run's ``optimizer`` wrapper when it names one (SAM, ``optim``)."""
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue
         exempt = name.endswith("bias") and (not config.decay_biases or (
-            name == "classifier.bias" and loss.classifier_bias_init() is not None))
+            name == "classifier.bias" and run.loss.classifier_bias_init() is not None))
         (no_decay if exempt else decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}]
     if no_decay:
         groups.append({"params": no_decay, "weight_decay": 0.0})
-    return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    sgd = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
+    if run.spec.optimizer is None:
+        return sgd
+    options = dict(run.spec.optimizer)
+    return OPTIMIZERS.build(options.pop("name"), params=model.parameters(), base_optimizer=sgd, **options)
 
 
 def initial_groups(runs: list[RunState], num_classes: int, device: torch.device,
@@ -163,5 +186,5 @@ def initial_groups(runs: list[RunState], num_classes: int, device: torch.device,
     groups = []
     for members in parts.values():
         model = build_model(members[0], num_classes, device, config)
-        groups.append(Group(members, model, make_optimizer(model, members[0].loss, config)))
+        groups.append(Group(members, model, make_optimizer(model, members[0], config)))
     return groups

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .precision import PRECISIONS
 from .schedule import SCHEDULES
+
+COMPILE_OPTIONS = ("backend", "mode", "dynamic", "fullgraph")  # TrainConfig.compile's allowed keys
 
 # Bump when a change to the engine changes what a finished run computes: cached results and
 # checkpoints made by other versions are then not reused.
@@ -32,13 +33,20 @@ def short_hash(value: Any, length: int = 12) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:length]
 
 
+OPTIONAL_FIELDS = ("distill", "optimizer", "augment")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One training run of a study.
 
-    ``mixup`` is None (no mix-up) or keyword arguments of ``losses.MixUp`` (alpha, point, stop_epoch).
-    ``distill`` is None (no distillation) or ``{"teachers": [run folders with kept weights],
-    "alpha": a, "beta": b}``: class-balanced distillation (``distillation``, CBD).
+    ``mixup`` is None (no mix-up) or a mixer's parameters (``losses.build_mixer``: mix-up's alpha,
+    point, stop_epoch; ``{"kind": "cutmix" | "remix", ...}``). ``distill`` is None or ``{"teachers":
+    [teacher descriptions], "alpha": a, "beta": b}``: class-balanced distillation (CBD).
+    ``optimizer`` is None (SGD) or ``{"name": "sam", "rho": ...}`` (``optim``: SGD inside SAM).
+    ``augment`` is None (the standard crop and flip) or ``{"name": policy, ...}`` (``data.policies``,
+    applied after crop and flip). The optional fields enter a run's description only when set, so
+    runs without them keep their keys and records.
     """
 
     name: str
@@ -51,25 +59,28 @@ class RunSpec:
     mixup: dict[str, Any] | None = None
     seed: int = 0
     distill: dict[str, Any] | None = None
+    optimizer: dict[str, Any] | None = None
+    augment: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields; ``distill`` only when set, so runs without it keep their keys and records."""
+        """The fields; the optional ones only when set (class docstring)."""
         described = asdict(self)
-        if described["distill"] is None:
-            described.pop("distill")
+        for optional in OPTIONAL_FIELDS:
+            if described[optional] is None:
+                described.pop(optional)
         return described
 
     def key(self) -> str:
         """Hash of everything but the name (two names for the same run share a result).
 
-        Teachers enter by their folder's name (``<run>-<run key>``), not its location, so that a
+        Teachers enter by what they are (run key, model), not where their weights lie, so that a
         distilled run's key is the same on every machine.
         """
         described = self.to_dict()
         described.pop("name")
         if self.distill is not None:
-            described["distill"] = {**self.distill,
-                                    "teachers": [Path(t).name for t in self.distill.get("teachers", [])]}
+            described["distill"] = {**self.distill, "teachers": [
+                {k: v for k, v in t.items() if k != "weights"} for t in self.distill.get("teachers", [])]}
         return short_hash(described)
 
 
@@ -91,7 +102,9 @@ class TrainConfig:
     checkpoint_every: int = 5
     precision: str = "auto"
     channels_last: bool = True
-    compile: bool = False  # torch.compile each model (needs a C++ compiler on the CPU)
+    # torch.compile each model: True, or torch.compile's keyword arguments (COMPILE_OPTIONS), e.g.
+    # {"mode": "reduce-overhead"}: CUDA graphs on a GPU. Inductor needs a C++ compiler on the CPU.
+    compile: bool | dict[str, Any] = False
 
     def __post_init__(self) -> None:
         # JSON round trips give lists; keep tuples so that equal configs compare and hash equal.
@@ -122,14 +135,17 @@ class TrainConfig:
             ("schedule", self.schedule, self.schedule in SCHEDULES, " or ".join(SCHEDULES)),
             ("milestones", self.milestones,
              all(0 < m < self.epochs for m in self.milestones)
-             and list(self.milestones) == sorted(self.milestones),
-             f"increasing epochs in 1..{self.epochs - 1}"),
+             and all(a < b for a, b in zip(self.milestones, self.milestones[1:])),
+             f"strictly increasing epochs in 1..{self.epochs - 1}"),
             ("factors", self.factors, len(self.factors) == len(self.milestones)
              and all(f > 0 for f in self.factors), "one positive factor per milestone"),
             ("eval_every", self.eval_every, self.eval_every >= 1, "eval_every >= 1"),
             ("checkpoint_every", self.checkpoint_every, self.checkpoint_every >= 1,
              "checkpoint_every >= 1"),
             ("precision", self.precision, self.precision in PRECISIONS, " or ".join(PRECISIONS)),
+            ("compile", self.compile, isinstance(self.compile, bool) or (
+                isinstance(self.compile, dict) and set(self.compile) <= set(COMPILE_OPTIONS)),
+             f"True, False or a dict of torch.compile arguments among {', '.join(COMPILE_OPTIONS)}"),
         ]
         for name, value, ok, allowed in checks:
             if not ok:

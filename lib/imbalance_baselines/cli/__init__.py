@@ -1,0 +1,1 @@
+"""Command-line entry points: thin faces over the study layer (reproduce, status, bench, gpu-check)."""
