@@ -61,3 +61,8 @@ def test_report_balanced_accuracy_equals_top1_on_a_balanced_set():
     report = ev.classification_report(logits, labels, [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50])
     assert report["balanced_accuracy"] == pytest.approx(report["top1"])
     assert math.isnan(report["few_shot"])  # CIFAR-10-LT IF100 has no class under 20 images
+
+
+def test_balanced_accuracy_is_the_mean_recall_of_the_classes_present_by_hand():
+    predictions, labels = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([0, 1, 1, 1, 2])
+    assert ev.balanced_accuracy(predictions, labels, 4) == pytest.approx((1 + 2 / 3 + 1) / 3)  # class 3 absent

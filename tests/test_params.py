@@ -122,3 +122,7 @@ def test_a_valid_study_is_typed():
     assert study.seeds == (0, 1, 2) and study.dataset.options["imbalance_factor"] == 100
     assert study.planned_counts[0] == 4900 and sum(study.planned_counts) == 12306
     assert [m.name for m in study.stage1_methods] == ["CE"] and set(study.stage2) == {"cRT", "tau-norm", "LWS"}
+
+
+def test_the_summarys_reference_profile_must_exist():
+    refused("99_summary", {"reference_profile": "cpu-reference"}, "reference_profile='cpu-reference' is not a profile")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from imbalance_baselines.study.execute import DataCache
+from imbalance_baselines.study.execute import DataCache, units_to_train
 from imbalance_baselines.study.params import parse_study
 from imbalance_baselines.study.queue import plan_profile, run_queue, tier
 from imbalance_baselines.study.store import Store
@@ -41,13 +41,18 @@ def plan(root, folder=None):
 
 
 def test_requests_are_deduplicated_and_shared_prefixes_form_one_unit(tmp_path):
-    units = plan(tmp_path).units
+    pending = plan(tmp_path)
+    units = units_to_train(pending.all_requests(), pending.store, pending.data)
     described = sorted(sorted(u.names) for u in units)
     assert described == [["CE [seed 0]", "CE-DRS [seed 0]", "CE-DRW [seed 0]"],
                          ["CE [seed 1]", "CE-DRS [seed 1]", "CE-DRW [seed 1]"],
                          ["Focal [seed 0]"], ["Focal [seed 1]"]]
     ce = next(r for u in units for r in u.runs if r.spec.name == "CE [seed 0]")
     assert ce.keep_weights  # 04 needs its network for stage 2; 01 and 02 ask for the same run
+    # Units that draw the same batches (same seed, same sampler) train in one pass.
+    assert sorted(sorted(u.names) for u in pending.units) == [
+        ["CE [seed 0]", "CE-DRS [seed 0]", "CE-DRW [seed 0]", "Focal [seed 0]"],
+        ["CE [seed 1]", "CE-DRS [seed 1]", "CE-DRW [seed 1]", "Focal [seed 1]"]]
 
 
 def test_the_priority_file_orders_units_by_their_first_matching_tier(tmp_path):
@@ -55,8 +60,9 @@ def test_the_priority_file_orders_units_by_their_first_matching_tier(tmp_path):
     folder.mkdir()
     (folder / "queue.yaml").write_text("priority:\n  - {methods: [Focal], seeds: [1]}\n  - {seeds: [1]}\n")
     units = plan(tmp_path, folder).units
-    assert [u.names for u in units[:2]] == [["Focal [seed 1]"], ["CE [seed 1]", "CE-DRW [seed 1]", "CE-DRS [seed 1]"]]
-    assert [u.priority for u in units] == [0, 1, 2, 2]
+    assert [u.names for u in units] == [["Focal [seed 1]"], ["CE [seed 1]", "CE-DRW [seed 1]", "CE-DRS [seed 1]"],
+                                        ["CE [seed 0]", "CE-DRW [seed 0]", "CE-DRS [seed 0]", "Focal [seed 0]"]]
+    assert [u.priority for u in units] == [0, 1, 2]  # a pass never joins units of two tiers
     request = units[0].runs[0]
     assert tier([{"dataset": "cifar10_lt"}], "01_reweighting", request) == 1  # no tier: after the last
 

@@ -23,6 +23,11 @@ def per_class_accuracy(predictions: Tensor, labels: Tensor, num_classes: int) ->
     return torch.where(total > 0, correct / total.clamp(min=1), torch.full_like(total, float("nan")))
 
 
+def balanced_accuracy(predictions: Tensor, labels: Tensor, num_classes: int) -> float:
+    """Mean of the per-class recalls over the classes present (equals top-1 on a balanced split)."""
+    return per_class_accuracy(predictions, labels, num_classes).nanmean().item()
+
+
 # Kang et al. 2020 / Liu et al. 2019 shot groups by training images per class.
 SHOT_GROUPS = {"many": (101, None), "medium": (20, 100), "few": (0, 19)}
 
@@ -83,7 +88,7 @@ def classification_report(logits: Tensor, labels: Tensor, train_counts: list[int
     return {
         "top1": top_k_accuracy(logits, labels, 1),
         "top5": top_k_accuracy(logits, labels, min(5, num_classes)),
-        "balanced_accuracy": class_accuracy.nanmean().item(),
+        "balanced_accuracy": balanced_accuracy(predictions, labels, num_classes),
         "per_class_accuracy": class_accuracy.tolist(),
         **{f"{group}_shot": value for group, value in
            shot_group_accuracy(class_accuracy, train_counts).items()},

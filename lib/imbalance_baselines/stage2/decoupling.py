@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.bundle import LongTailedData
-from ..evaluate import per_class_accuracy
+from ..evaluate import balanced_accuracy
 from ..registry import Registry
 from ..samplers import SAMPLERS
 from ..train.seeding import derive_seed
@@ -100,18 +100,14 @@ def explain_tau(tau: float, norms: Sequence[float], class_counts: Sequence[int])
             f"(Spearman rank correlation with the training counts: {rho:+.2f}).")
 
 
-def balanced_accuracy(logits: Tensor, labels: Tensor) -> float:
-    """Mean of per-class recalls (equals top-1 on a balanced split)."""
-    return per_class_accuracy(logits.argmax(1), labels, logits.shape[1]).nanmean().item()
-
-
 def choose_tau(classifier: nn.Linear, val_features: Tensor, val_labels: Tensor,
                grid: Sequence[float] = tuple(i / 10 for i in range(0, 21))) -> tuple[float, dict[float, float]]:
     """The tau of ``grid`` with the best validation balanced accuracy (first on ties), and all scores."""
     scores = {}
     with torch.no_grad():
         for tau in grid:
-            scores[tau] = balanced_accuracy(tau_normalized(classifier, tau)(val_features), val_labels)
+            logits = tau_normalized(classifier, tau)(val_features)
+            scores[tau] = balanced_accuracy(logits.argmax(1), val_labels, logits.shape[1])
     best = max(scores, key=lambda tau: (scores[tau], -tau))
     return best, scores
 

@@ -330,6 +330,12 @@ def parse_study(notebook: str, where: str, values: Mapping[str, Any], defaults: 
     for key, (ok, allowed) in _EXTRA_RANGES.items():
         if key in values and not ok(values[key]):
             _fail(where, key, values[key], allowed)
+    if "reference_profile" in values:
+        from ..paths import params_dir
+
+        profiles = sorted(p.name for p in params_dir().iterdir() if p.is_dir())
+        if values["reference_profile"] not in profiles:
+            _fail(where, "reference_profile", values["reference_profile"], ", ".join(profiles), "is not a profile")
     dataset = dataset_params(where, merged["dataset"]) if "dataset" in merged else None
     planned = _planned(dataset)
     num_train = sum(planned) if planned else None

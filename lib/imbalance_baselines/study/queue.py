@@ -3,7 +3,8 @@
 ``plan_profile`` parses every parameter file of ``params/<profile>/`` (the notebooks' studies), turns
 them into requests (``plan``), removes what the store already satisfies and groups the rest into
 units (``execute``): a run that two notebooks ask for is one run, runs sharing a prefix (CE / CE-DRW /
-CE-DRS until epoch 160) are one unit. Units are ordered by the profile's priority list
+CE-DRS until epoch 160) are one unit, and units drawing the same batches train in one pass
+(``execute.passes``). Units are ordered by the profile's priority list
 (``params/<profile>/queue.yaml``: tiers of selectors; a unit goes to the first tier one of its runs
 matches, unmatched units last), so a partial table is the most useful one. Stage 2 and post-hoc
 adjustment follow as soon as their base run is finished.
@@ -27,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .execute import DataCache, Unit, find, follow_up, train_unit, units_to_train
+from .execute import DataCache, Unit, find, follow_up, passes, train_unit, units_to_train
 from .params import ConfigError, StudyParams, check_keys, read_params
 from .plan import Request, RunRequest, stage1_of, study_requests
 from .store import Store
@@ -114,7 +115,7 @@ def plan_profile(studies: Mapping[str, StudyParams], folder: Path, data_dir: str
             for run in (base, *base.teachers):
                 rank[id(run)] = min(rank.get(id(run), len(tiers)), tier(tiers, name, base))
     ordered = sorted((r for rs in requests.values() for r in rs), key=lambda r: rank.get(id(stage1_of(r)), len(tiers)))
-    units = units_to_train(ordered, store, data, priority=lambda run: rank.get(id(run), len(tiers)))
+    units = passes(units_to_train(ordered, store, data, priority=lambda run: rank.get(id(run), len(tiers))), data)
     follow_ups = [r for r in ordered if not isinstance(r, RunRequest)]
     return ProfilePlan(studies and next(iter(studies.values())).values.get("profile", "") or "", requests, units,
                        data, store, follow_ups)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..evaluate import balanced_accuracy
 from .generator import TailCalib
 
 
@@ -35,11 +36,6 @@ def toy_blobs(
     X_train, y_train = draw(counts)
     X_test, y_test = draw(np.full(num_classes, n_test))
     return X_train, y_train, X_test, y_test
-
-
-def balanced_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
-    """Mean per-class recall, in percent."""
-    return float(100 * np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
 
 
 def fit_logistic_regression(
@@ -84,6 +80,6 @@ def toy_example(
     results = {}
     for name, (X, y) in training.items():
         W, b = fit_logistic_regression(X, y, num_classes, steps=steps, seed=seed)
-        pred = (torch.as_tensor(X_test) @ W + b).argmax(1).numpy()
-        results[name] = balanced_accuracy(pred, y_test)
+        pred = (torch.as_tensor(X_test) @ W + b).argmax(1)
+        results[name] = 100 * balanced_accuracy(pred, torch.as_tensor(y_test), num_classes)
     return results
