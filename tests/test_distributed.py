@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import torch
 
 from imbalance_baselines.data.synthetic import make_synthetic_lt

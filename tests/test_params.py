@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from imbalance_baselines.study.params import ConfigError, load_yaml, notebook_parameters, parse_study, read_params
+from imbalance_baselines.study.params import notebook_parameters, parse_study
+from imbalance_baselines.study.yaml12 import ConfigError, load_yaml, read_params
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = {"name": "cifar10_lt", "imbalance_factor": 100, "val_per_class": 100}

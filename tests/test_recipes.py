@@ -11,13 +11,14 @@ import torch.nn.functional as F
 from conftest import stored_runs
 from imbalance_baselines.data.synthetic import make_synthetic_lt
 from imbalance_baselines.study.methods import METHODS
-from imbalance_baselines.study.params import ConfigError, notebook_parameters, parse_study
+from imbalance_baselines.study.params import notebook_parameters, parse_study
+from imbalance_baselines.study.yaml12 import ConfigError
 from imbalance_baselines.study.store import Store
 from imbalance_baselines.train import engine
 from imbalance_baselines.train.distributed import current_world
 from imbalance_baselines.train.groups import RunState, initial_groups
 from imbalance_baselines.train.sources import make_source
-from imbalance_baselines.train.spec import RunSpec, TrainConfig
+from imbalance_baselines.train.spec import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = TrainConfig(epochs=2, batch_size=16, warmup_epochs=0, milestones=(1,), factors=(0.1,), eval_every=1,

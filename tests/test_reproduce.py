@@ -9,7 +9,8 @@ import pytest
 
 from imbalance_baselines.cli import queue as queue_cli
 from imbalance_baselines.cli import reproduce
-from imbalance_baselines.study.params import ConfigError, notebook_parameters, parse_study, read_params
+from imbalance_baselines.study.params import notebook_parameters, parse_study
+from imbalance_baselines.study.yaml12 import ConfigError, read_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = sorted(p.name for p in (ROOT / "params").iterdir() if p.is_dir())

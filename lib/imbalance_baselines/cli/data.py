@@ -21,7 +21,7 @@ from ..data.cifar import RELEASES
 from ..data.download import ensure_cifar
 from ..data.errors import DatasetError
 from ..paths import params_dir
-from ..study.params import ConfigError, read_params
+from ..study.yaml12 import ConfigError, read_params
 
 
 def _dataset_names(value: Any) -> Iterator[str]:

@@ -19,7 +19,7 @@ import sys
 import torch
 
 from ..paths import params_dir, results_dir
-from ..study.params import ConfigError
+from ..study.yaml12 import ConfigError
 from ..study.queue import plan_profile, run_queue
 from ..study.store import Store
 from .reproduce import model_params_for, validate_profile

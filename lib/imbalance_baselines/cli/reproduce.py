@@ -37,7 +37,8 @@ from ..data.checks import check_present
 from ..paths import PACKAGE, notebooks_dir, params_dir, results_dir
 from ..study.execute import find
 from ..study.methods import initial_weights
-from ..study.params import ConfigError, StudyParams, notebook_parameters, parse_study, read_params
+from ..study.params import StudyParams, notebook_parameters, parse_study
+from ..study.yaml12 import ConfigError, read_params
 from ..study.plan import Request, RunRequest, Stage2Request, stage1_of
 from ..study.queue import QUEUE_FILE, ProfilePlan, default_jobs, plan_profile, run_queue
 from ..study.store import Store

@@ -11,7 +11,7 @@ import sys
 
 from ..paths import params_dir, results_dir
 from ..study.execute import describe_units
-from ..study.params import ConfigError
+from ..study.yaml12 import ConfigError
 from ..study.progress import progress
 from ..study.queue import plan_profile
 from ..study.store import Store

@@ -125,7 +125,7 @@ def cost_table(profiles: Sequence[str], params_root: str | Path | None = None,
                notebook: str = "07_large_scale", gpu: ReferenceGpu = REFERENCE_GPU) -> pd.DataFrame:
     """One row per parameter file ``params_root/<profile>/<notebook>*.yaml`` (default: the project's
     ``params/``): the recipe and its estimated cost (GPU-hours on ``gpu``, stage 1 and 2, all seeds)."""
-    from .params import read_params
+    from .yaml12 import read_params
     from ..paths import params_dir
 
     rows = []

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 
 from ..data.bundle import LongTailedData
@@ -225,10 +224,3 @@ def complete(requests: list[Request], store: Store, data_for: Callable[[DatasetP
 def describe_units(units: list[Unit]) -> str:
     """One line per unit (for logs and ``make status``)."""
     return "\n".join(f"  [{u.priority}] {u.describe()}" for u in units)
-
-
-def unit_summary(unit: Unit) -> dict[str, Any]:
-    """A unit as JSON-ready data (the status view, executors)."""
-    return {"dataset": unit.dataset.as_dict(), "runs": unit.names, "epochs": unit.config.epochs,
-            "precision": unit.config.precision, "priority": unit.priority}
-

@@ -28,7 +28,8 @@ from IPython.display import Markdown, display
 from matplotlib.figure import Figure
 
 from . import plots
-from .params import read_params, train_config
+from .params import train_config
+from .yaml12 import read_params
 from ..data import make_synthetic_lt
 from ..evaluate import mean_and_interval
 from ..losses import LOSSES

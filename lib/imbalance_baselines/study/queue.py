@@ -21,7 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import multiprocessing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ from typing import Any
 import torch
 
 from .execute import DataCache, Unit, find, follow_up, passes, train_unit, units_to_train
-from .params import ConfigError, StudyParams, check_keys, read_params
+from .params import StudyParams, check_keys
+from .yaml12 import ConfigError, read_params
 from .plan import Request, RunRequest, stage1_of, study_requests
 from .store import Store
 
@@ -238,10 +239,3 @@ def run_queue(plan: ProfilePlan, jobs: str, data_dir: str, device: str = "auto",
     else:
         raise ConfigError(f"JOBS={jobs!r}; allowed: 0 (train nothing), 1 (this process), N (local worker "
                           "processes), ray or ray:<address> (a Ray cluster)")
-
-
-def status_counts(plan: ProfilePlan, requests: Iterable[Request]) -> tuple[int, int]:
-    """(finished, total) stage-1 runs of ``requests``."""
-    runs = {id(stage1_of(r)): stage1_of(r) for r in requests}
-    finished = sum(find(plan.store, r, plan.data(r.dataset)) is not None for r in runs.values())
-    return finished, len(runs)
