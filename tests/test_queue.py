@@ -65,6 +65,8 @@ def test_the_priority_file_orders_units_by_their_first_matching_tier(tmp_path):
     assert [u.priority for u in units] == [0, 1, 2]  # a pass never joins units of two tiers
     request = units[0].runs[0]
     assert tier([{"dataset": "cifar10_lt"}], "01_reweighting", request) == 1  # no tier: after the last
+    assert tier([{"notebook": ["02_resampling", "01_reweighting"]}], "01_reweighting.cifar10-if100", request) == 0
+    assert tier([{"notebook": "02_resampling"}], "01_reweighting", request) == 1
 
 
 def records(store_root):

@@ -82,22 +82,22 @@ def units_to_train(requests: Iterable[Request], store: Store, data_for: Callable
     """The units that train every stage-1 run the requests need and the store lacks, teachers in
     earlier units than their students, each unit as early as its most urgent run."""
     units: dict[str, Unit] = {}
-    seen: set[str] = set()
+    unit_of: dict[str, Unit | None] = {}  # run key -> its unit (None: the store satisfies it)
 
     def add(request: RunRequest, rank: int) -> None:
         for teacher in request.teachers:
             add(teacher, rank)
         data = data_for(request.dataset)
         key = request.key(data.key())
-        if key in seen:
-            for unit in units.values():  # a run asked for again keeps its unit, which may move up
-                if any(r.key(data.key()) == key for r in unit.runs):
-                    unit.priority = min(unit.priority, rank)
-                    unit.runs = [replace(r, keep_weights=r.keep_weights or request.keep_weights)
-                                 if r.key(data.key()) == key else r for r in unit.runs]
+        if key in unit_of:  # a run asked for again keeps its unit, which may move up
+            unit = unit_of[key]
+            if unit is not None:
+                unit.priority = min(unit.priority, rank)
+                unit.runs = [replace(r, keep_weights=r.keep_weights or request.keep_weights)
+                             if r.key(data.key()) == key else r for r in unit.runs]
             return
-        seen.add(key)
         if find(store, request, data) is not None:
+            unit_of[key] = None
             return
         state = RunState.build(replace(request.spec, distill=None), data.train.labels, data.class_counts)
         group = canonical_json([request.dataset.as_dict(), data.key(), request.config.training_dict(),
@@ -105,6 +105,7 @@ def units_to_train(requests: Iterable[Request], store: Store, data_for: Callable
         unit = units.setdefault(group, Unit(request.dataset, request.config, priority=rank))
         unit.priority = min(unit.priority, rank)
         unit.runs.append(request)
+        unit_of[key] = unit
 
     for request in requests:
         base = stage1_of(request)
@@ -122,21 +123,17 @@ def passes(units: list[Unit], data_for: Callable[[DatasetParams], Data], width: 
     distilled runs stay alone (they wait for their teachers)."""
     merged: list[Unit] = []
     taken: set[int] = set()
+    signatures = [None if any(r.teachers for r in u.runs) else _stream(u, data_for) for u in units]
     for index, unit in enumerate(units):
         if index in taken:
             continue
         members = [unit]
-        if not any(r.teachers for r in unit.runs):
-            signature = _stream(unit, data_for)
-            for later in range(index + 1, len(units)):
-                other = units[later]
-                if len(members) == width:
-                    break
-                if later in taken or other.priority != unit.priority or any(r.teachers for r in other.runs):
-                    continue
-                if _stream(other, data_for) == signature:
-                    members.append(other)
-                    taken.add(later)
+        for later in range(index + 1, len(units)):
+            if len(members) == width or signatures[index] is None:
+                break
+            if later not in taken and units[later].priority == unit.priority and signatures[later] == signatures[index]:
+                members.append(units[later])
+                taken.add(later)
         merged.append(Unit(unit.dataset, unit.config, [r for m in members for r in m.runs], unit.priority))
     return merged
 

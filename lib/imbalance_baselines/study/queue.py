@@ -36,7 +36,7 @@ from .store import Store
 
 log = logging.getLogger("imbalance_baselines.queue")
 QUEUE_FILE = "queue.yaml"
-SELECTOR_KEYS = {"notebook": "", "dataset": "", "imbalance_factor": 0.0, "methods": [], "seeds": [], "precision": ""}
+SELECTOR_KEYS = {"notebook": None, "dataset": "", "imbalance_factor": 0.0, "methods": [], "seeds": [], "precision": ""}
 
 
 @dataclass
@@ -83,7 +83,7 @@ def _without_precision(method: str) -> str:
 
 def _matches(selector: Mapping[str, Any], study: str, request: RunRequest) -> bool:
     checks = {
-        "notebook": lambda v: study.split(".")[0] == v or study == v,
+        "notebook": lambda v: any(study.split(".")[0] == n or study == n for n in ([v] if isinstance(v, str) else v)),
         "dataset": lambda v: request.dataset.name == v,
         "imbalance_factor": lambda v: float(request.dataset.options.get("imbalance_factor", -1)) == float(v),
         "methods": lambda v: _without_precision(request.method) in v,
