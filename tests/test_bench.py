@@ -22,3 +22,11 @@ def test_a_tiny_engine_benchmark_prints_its_figures(capsys):
     printed = capsys.readouterr().out
     for figure in ("img/s", "ratio", "GFLOP/s"):
         assert figure in printed, figure
+
+
+def test_a_tiny_recipe_benchmark_times_every_recipe_against_ce(capsys):
+    assert bench.main(["--part", "recipes", "--steps", "1", "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    for name in bench.RECIPES:
+        assert f"  {name} " in printed, name
+    assert " 1.00 x CE's time per epoch" in printed

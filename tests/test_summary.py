@@ -109,3 +109,4 @@ def test_conclusion_states_the_noise_floor_and_the_verdicts(tmp_path):
     assert "CE over 3 seeds has sd 2.00 and range 4.0 points" in text
     assert "better 1, worse 0, cannot tell 0 (better: LDAM-DRW)" in text
     assert "No finished 200-epoch run has a same-protocol published number yet." in text
+    assert "no ranking of methods is drawn" in text  # sd 2.00 > 1.5 points

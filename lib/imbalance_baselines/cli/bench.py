@@ -1,6 +1,6 @@
 """``make bench``: training throughput of the engine against a peers'-style reference, same run.
 
-    python -m imbalance_baselines.cli.bench [--steps 30] [--threads N] [--part all|engine|jpeg|augment]
+    python -m imbalance_baselines.cli.bench [--steps 30] [--threads N] [--part all|engine|jpeg|augment|recipes]
 
 Prints, on CIFAR-10-LT-shaped data (12,406 images of 32x32; random pixels, since throughput does
 not depend on them), ResNet-32, batch 128:
@@ -17,8 +17,9 @@ not depend on them), ResNet-32, batch 128:
 and (``bench_jpeg``) the JPEG pipeline's images/s with 2 workers next to a torchvision ImageFolder +
 DataLoader reference, on a synthetic JPEG tree written to a temporary folder, and their ratio; and
 (``--part augment``) the images/s of each stronger augmentation policy (``data.policies``) on one
-128-image CIFAR batch, next to torchvision's AutoAugment / RandAugment applied one image at a time.
-Every figure is measured in this invocation on this machine; compare ratios, not absolute numbers.
+128-image CIFAR batch, next to torchvision's AutoAugment / RandAugment applied one image at a time;
+and (``--part recipes``) one epoch of each 2020-2022 recipe against CE's (SAM's two passes cost about
+2 x, RIDE's experts more). Every figure is measured in this invocation on this machine; compare ratios, not absolute numbers.
 """
 
 from __future__ import annotations
@@ -210,6 +211,34 @@ def augmentation_benchmark(args: argparse.Namespace) -> None:
         print(line)
 
 
+# The 2020-2022 recipes whose cost differs from CE's (two passes, policies, experts), timed against CE.
+RECIPES = ("CE", "CE + SAM", "CE + AutoAugment", "CE + RandAugment", "CE + Cutout", "CutMix", "Remix",
+           "Label smoothing", "RIDE")
+
+
+def recipe_benchmark(args: argparse.Namespace) -> None:
+    """One epoch of each recipe alone (``study.methods``) on CIFAR-10-LT-shaped data: images/s and its
+    cost against CE's on the same machine, in the same invocation."""
+    from ..study.methods import METHODS
+
+    precision = resolve_precision("auto", torch.device(args.device))
+    data = cifar10_lt_shaped(args.steps)
+    config = TrainConfig(epochs=1, warmup_epochs=1, milestones=(), factors=(), precision=precision)
+    rates: dict[str, list[float]] = {}
+    for name in (*RECIPES, "CE"):  # CE first and last: the spread of the same recipe within this run
+        spec = METHODS.get(name).run(config, 0, {}, name=name)
+        train([spec], _head(data, 2), config, args.device, progress=False)  # warm-up
+        started = time.perf_counter()
+        train([spec], data, config, args.device, progress=False)
+        rates.setdefault(name, []).append(len(data.train) / (time.perf_counter() - started))
+    ce = sum(rates["CE"]) / 2
+    print(f"recipes, one epoch of {len(data.train)} images each, {precision}, {torch.get_num_threads()} threads; "
+          f"CE first / last: {rates['CE'][0]:.1f} / {rates['CE'][1]:.1f} img/s (the run-to-run spread):")
+    for name in RECIPES:
+        rate = rates[name][0]
+        print(f"  {name:18s} {rate:7.1f} img/s   {ce / rate:5.2f} x CE's time per epoch")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``make bench``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -217,9 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="batches per measured epoch (97: the 12,406 images of CIFAR-10-LT IF100)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--part", choices=("all", "engine", "jpeg", "augment"), default="all",
+    parser.add_argument("--part", choices=("all", "engine", "jpeg", "augment", "recipes"), default="all",
                         help="the engine benchmark, the JPEG pipeline benchmark, the augmentation "
-                             "policies, or all")
+                             "policies, the recipes' cost against CE, or all")
     return parser
 
 
@@ -236,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ratio JPEG pipeline / reference:                        {jpeg['ratio']:7.2f}")
     if args.part in ("all", "augment"):
         augmentation_benchmark(args)
+    if args.part in ("all", "recipes"):
+        recipe_benchmark(args)
     return 0
 
 
