@@ -63,8 +63,9 @@ class StudyResults:
         """``"k of n runs finished"`` and, when some are missing, the command that finishes them."""
         text = f"{self.finished} of {len(self.records)} runs finished"
         if self.finished < len(self.records):
-            text += (f"; the rest: make reproduce PROFILE={self.study.profile} (trains the profile's queue, "
-                     f"then renders), progress: make status PROFILE={self.study.profile}")
+            text += (f"; the rest: make queue PROFILE={self.study.profile} (trains the profile's queue; then "
+                     f"make reproduce PROFILE={self.study.profile} renders), progress: make status "
+                     f"PROFILE={self.study.profile}")
         return text
 
     def budgets(self) -> dict[str, float]:
