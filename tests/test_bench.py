@@ -29,4 +29,9 @@ def test_a_tiny_recipe_benchmark_times_every_recipe_against_ce(capsys):
     printed = capsys.readouterr().out
     for name in bench.RECIPES:
         assert f"  {name} " in printed, name
-    assert " 1.00 x CE's time per epoch" in printed
+    rows = dict((name.strip(), (float(rate), float(ratio))) for name, rate, ratio in
+                re.findall(r"^  (.+?)\s+([\d.]+) img/s\s+([\d.]+) x CE's time per epoch$", printed, re.M))
+    first, last = map(float, re.search(r"CE first / last: ([\d.]+) / ([\d.]+)", printed).groups())
+    assert abs(rows["CE"][0] - (first + last) / 2) <= 0.1  # CE's row is its mean, the reference
+    for name, (rate, ratio) in rows.items():  # each ratio is CE's mean rate over the recipe's
+        assert abs(ratio - rows["CE"][0] / rate) <= 0.01 + 0.005 * ratio, name
