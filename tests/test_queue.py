@@ -13,7 +13,8 @@ import pytest
 
 from imbalance_baselines.study.execute import DataCache, units_to_train
 from imbalance_baselines.study.params import parse_study
-from imbalance_baselines.study.queue import plan_profile, run_queue, tier
+from imbalance_baselines.study import queue
+from imbalance_baselines.study.queue import defer_slow_bf16, plan_profile, run_queue, tier
 from imbalance_baselines.study.store import Store
 
 DATA = {"name": "synthetic_lt", "num_classes": 3, "n_max": 30, "imbalance_factor": 3, "val_per_class": 2,
@@ -67,6 +68,21 @@ def test_the_priority_file_orders_units_by_their_first_matching_tier(tmp_path):
     assert tier([{"dataset": "cifar10_lt"}], "01_reweighting", request) == 1  # no tier: after the last
     assert tier([{"notebook": ["02_resampling", "01_reweighting"]}], "01_reweighting.cifar10-if100", request) == 0
     assert tier([{"notebook": "02_resampling"}], "01_reweighting", request) == 1
+
+
+def test_bf16_units_wait_for_a_machine_with_native_bf16(tmp_path, monkeypatch):
+    """On a CPU without native bf16 (13x slower there), the bf16 units leave the plan; fp32 stay."""
+    def with_precisions():
+        bf16 = {**TRAIN, "precision": "bf16"}
+        return {"90_precision": study("90_precision", methods=["CE"], seeds=[0], train=bf16),
+                "01_reweighting": study("01_reweighting", methods=["Focal"], seeds=[0])}
+    for native, expected_left, expected_deferred in ((True, 2, 0), (False, 1, 1)):
+        monkeypatch.setattr(queue, "native_bf16", lambda device: native)
+        pending = plan_profile(with_precisions(), tmp_path, tmp_path, Store(tmp_path / "store"))
+        assert sorted(u.config.precision for u in pending.units) == ["bf16", "fp32"]  # two passes
+        deferred = defer_slow_bf16(pending, "cpu")
+        assert (len(pending.units), len(deferred)) == (expected_left, expected_deferred)
+        assert [u.config.precision for u in deferred] == ["bf16"] * expected_deferred
 
 
 def records(store_root):
