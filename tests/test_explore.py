@@ -54,6 +54,15 @@ def test_load_results_reads_every_run_in_percent(tree):
     assert math.isnan(focal["many_shot"])  # an empty group is NaN, not 0
 
 
+def test_stage2_results_with_the_same_key_beside_two_bases_are_two_runs(tmp_path):
+    """A stage-2 key is unique only beside its base run (the store's layout): both are shown."""
+    both = [{**entry(dataset, 100, "cRT", 0, 0.7), "key": "stage2-crt-1", "folder": f"../store/{dataset}/CE-0"}
+            for dataset in ("cifar10_lt", "cifar100_lt")]
+    write_study(tmp_path, "full", "04_decoupling", both)
+    runs, _ = explore.load_results(tmp_path)
+    assert sorted(runs["dataset"]) == ["cifar100_lt", "cifar10_lt"]
+
+
 def test_bad_files_are_skipped_with_a_note_naming_them(tree):
     half = write_study(tree, "smoke", "02_half", [entry("synthetic_lt", 10, "LDAM", 0, 0.5)])
     half.write_text(half.read_text()[:40])  # a half-written file

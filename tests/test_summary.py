@@ -19,10 +19,15 @@ def _write(folder, name, runs):
 def test_finished_runs_counts_a_shared_run_once_and_skips_unfinished_and_corrupt(tmp_path):
     _write(tmp_path, "a.json", [record_entry("CE", 0, 0.70), record_entry("CE-DRW", 0, 0.75, status="stopped")])
     _write(tmp_path, "b.json", [record_entry("CE", 0, 0.70)])  # the same CE run listed by a second study
+    _write(tmp_path, "p.json", [{**record_entry("CE (fp32)", 0, 0.70, key="CE-0-200-cifar10_lt"),
+                                 "folder": "runs/CE-0"}])  # and under another name
+    # Stage 2 on two bases: the same stage-2 key beside each base run, two results.
+    _write(tmp_path, "s.json", [{**record_entry("cRT", seed, 0.72, key="stage2-crt-1"), "folder": f"runs/CE-{seed}"}
+                                for seed in (0, 1)])
     (tmp_path / "c.json").write_text('{"runs": [')
     with pytest.warns(UserWarning, match="c.json"):
         runs = summary.finished_runs(tmp_path)
-    assert list(runs["method"]) == ["CE"]
+    assert list(runs["method"]) == ["CE", "cRT", "cRT"]
     row = runs.iloc[0]
     assert row["top1"] == pytest.approx(70.0) and math.isnan(row["medium"]) and row["few"] == pytest.approx(30.0)
     assert row["train_hours"] == pytest.approx(0.5) and row["machines"] == ["AVX512 x2"]

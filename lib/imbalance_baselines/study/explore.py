@@ -78,20 +78,22 @@ def load_results(results_root: str | Path) -> tuple[pd.DataFrame, list[str]]:
             except (ValueError, TypeError, KeyError) as error:
                 skipped.append(f"{path}: a run of {entry.get('method', '?')!r} skipped, not a complete record ({error})")
                 continue
-            _add(rows, skipped, seen, path.parent.name, entry["method"], record, path)
+            _add(rows, skipped, seen, path.parent.name, entry["method"], record, path, entry.get("folder"))
     for path in sorted((root / TRY_PROFILE / "store").glob("*/*/result.json")):
         record = RunRecord.read(path)
         if record is None:
             skipped.append(f"{path}: skipped, not a complete record (corrupted or half-written)")
             continue
-        _add(rows, skipped, seen, TRY_PROFILE, method_name(record), record, path)
+        _add(rows, skipped, seen, TRY_PROFILE, method_name(record), record, path, str(path.parent))
     return pd.DataFrame(rows), skipped
 
 
-def _add(rows: list, skipped: list, seen: set, profile: str, method: str, record: RunRecord, path: Path) -> None:
-    if (profile, method, record.key) in seen:
+def _add(rows: list, skipped: list, seen: set, profile: str, method: str, record: RunRecord, path: Path,
+         folder: str | None) -> None:
+    identity = (profile, method, folder, record.key)  # a stage-2 key is unique only beside its base run
+    if identity in seen:
         return
-    seen.add((profile, method, record.key))
+    seen.add(identity)
     if not record.finished:
         skipped.append(f"{path}: {method} stopped ({record.error}); not compared")
         return

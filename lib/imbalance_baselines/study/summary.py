@@ -68,7 +68,9 @@ def finished_runs(results_dir: str | Path) -> pd.DataFrame:
             except (ValueError, TypeError, KeyError):
                 warnings.warn(f"skipped a run of {path}: not a complete record", stacklevel=2)
                 continue
-            identity = (entry["method"], record.key)
+            # One run listed by two studies counts once. A stage-2 or post-hoc key is unique only
+            # beside its base run, so the run's folder is part of its identity.
+            identity = (entry.get("folder"), record.key)
             if not record.finished or identity in seen:
                 continue
             seen.add(identity)
