@@ -46,7 +46,8 @@ def test_the_engines_sam_step_is_ascent_then_descent_by_hand(data):
     for parameter_group in group.optimizer.param_groups:
         parameter_group["lr"] = 0.1
     x, y = data.train.images[:16].double() / 255, data.train.labels[:16]
-    reference = copy.deepcopy(group.model)
+    reference, first_forward_only = copy.deepcopy(group.model), copy.deepcopy(group.model)
+    first_forward_only(x)  # BatchNorm's running statistics after the step's first forward, at w
     parameters = [p for p in reference.parameters() if p.requires_grad]
     g = torch.autograd.grad(F.cross_entropy(reference(x), y), parameters)
     norm = torch.sqrt(sum((gi ** 2).sum() for gi in g))
@@ -63,6 +64,13 @@ def test_the_engines_sam_step_is_ascent_then_descent_by_hand(data):
     for actual, wanted in zip(trained, expected):
         torch.testing.assert_close(actual, wanted, rtol=0, atol=1e-7)
     assert max((a - b).abs().max().item() for a, b in zip(trained, plain)) > 1e-4  # SAM is not plain SGD
+    # The perturbed forward does not move the running statistics: they are the first forward's,
+    # and differ from those two forwards leave (the reference above, w then w + e).
+    kept = dict(group.model.named_buffers())
+    for name, wanted in first_forward_only.named_buffers():
+        torch.testing.assert_close(kept[name], wanted, rtol=0, atol=1e-12)
+    twice = dict(reference.named_buffers())
+    assert max((kept[n] - twice[n]).abs().max().item() for n in kept if n.endswith("running_mean")) > 1e-6
 
 
 def test_a_policy_acts_on_the_crops_before_normalisation_and_has_its_own_stream(data):
@@ -122,3 +130,21 @@ def test_bad_maxnorm_and_mislas_settings_are_refused_by_the_schema():
                             ({"MiSLAS": {"epochs": 0}}, "stage2.MiSLAS.epochs=0 is out of range")):
         with pytest.raises(ConfigError, match=message):
             parse_study("06_regularisation", "f.yaml", {"stage2": stage2}, defaults)
+
+
+def test_sam_runs_trained_before_the_batch_norm_fix_are_not_reused():
+    """optimizer's code version 2 enters SAM runs' keys (the records with BatchNorm statistics moved by
+    the perturbed forward no longer match); runs without a bumped optional field keep their keys."""
+    from imbalance_baselines.train.spec import RunSpec, short_hash
+
+    def old_key(spec: RunSpec) -> str:  # the description before code versions existed
+        described = spec.to_dict()
+        described.pop("name")
+        return short_hash(described)
+
+    sam = RunSpec("CE + SAM", optimizer={"name": "sam", "rho": 0.1})
+    augmented = RunSpec("CE + Cutout", augment={"name": "cutout", "size": 16})
+    assert sam.key() != old_key(sam)
+    versioned = {k: v for k, v in sam.to_dict().items() if k != "name"} | {"optimizer_code_version": 2}
+    assert sam.key() == short_hash(versioned)
+    assert augmented.key() == old_key(augmented) and RunSpec("CE").key() == old_key(RunSpec("CE"))

@@ -27,16 +27,23 @@ Use::
 
 ``param_groups`` and ``state_dict`` are the base optimizer's, so learning-rate schedules and
 checkpoints work on a ``SAM`` as on the optimizer it wraps.
+
+BatchNorm: the second forward (at w + e) runs in training mode, so it normalises with its own batch
+statistics as the gradient requires, but its running mean and variance would also move toward the
+statistics of the perturbed network, which is never evaluated. ``batch_norm_statistics_kept`` wraps
+that forward and its backward so the running statistics are those of the first forward alone (the fix Foret et al.'s
+follow-up implementations make by setting the BatchNorm momentum to 0 during the second pass).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..losses.checks import check_number
 
@@ -124,3 +131,20 @@ class SAM(torch.optim.Optimizer):
         """Load into the base optimizer, which makes new groups: share them again."""
         self.base_optimizer.load_state_dict(state_dict)
         self.param_groups = self.base_optimizer.param_groups
+
+
+@contextlib.contextmanager
+def batch_norm_statistics_kept(model: nn.Module) -> Iterator[None]:
+    """Inside the block, forwards in training mode leave every BatchNorm's running mean, variance
+    and batch count as they were on entry (restored on exit); the batch statistics are still used.
+    Put the backward inside the block too: autograd keeps the running buffers of a training-mode
+    forward, so restoring them in place before the backward is refused."""
+    buffers = [b for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+               for b in (m.running_mean, m.running_var, m.num_batches_tracked) if b is not None]
+    saved = [b.clone() for b in buffers]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(buffers, saved):
+                b.copy_(s)

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..data.bundle import LongTailedData
 from .distillation import without_converter
 from ..evaluate import top_k_accuracy
-from ..optim import SAM
+from ..optim import SAM, batch_norm_statistics_kept
 from .checkpoint import load_torch, save_torch_atomic
 from .distributed import World, average_gradients, broadcast_buffers, current_world, reduce_over_processes
 from .groups import Group, RunState, build_model, initial_groups, make_optimizer
@@ -235,7 +235,8 @@ class _EpochTotals:
 def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _EpochTotals,
           mix_generator: torch.Generator, precision: str, world: World) -> None:
     """One SGD step of one group on a shared, already augmented batch. A SAM run (``optim``)
-    computes the loss again, on the same batch and mix-up draw, at its perturbed weights."""
+    computes the loss again, on the same batch and mix-up draw, at its perturbed weights, leaving
+    BatchNorm's running statistics as the first forward set them."""
     run = group.lead
     mixing = run.mixup is not None and run.mixup.active
     pair = None
@@ -259,8 +260,9 @@ def _step(group: Group, x: torch.Tensor, y: torch.Tensor, step: int, totals: _Ep
     average_gradients(group.model, world)
     if isinstance(group.optimizer, SAM):
         def at_perturbed_weights() -> torch.Tensor:
-            _, again = forward_loss()
-            again.backward()
+            with batch_norm_statistics_kept(group.model):
+                _, again = forward_loss()
+                again.backward()
             average_gradients(group.model, world)
             return again
 

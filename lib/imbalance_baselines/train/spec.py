@@ -34,6 +34,10 @@ def short_hash(value: Any, length: int = 12) -> str:
 
 
 OPTIONAL_FIELDS = ("distill", "optimizer", "augment")
+# Bump a field's version when a change to its code changes what runs that set it compute: only their
+# keys change (version 1 leaves keys as they were). optimizer 2: SAM's perturbed forward no longer
+# moves BatchNorm's running statistics (optim.sam.batch_norm_statistics_kept).
+OPTIONAL_FIELD_VERSIONS = {"distill": 1, "optimizer": 2, "augment": 1}
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class RunSpec:
         if self.distill is not None:
             described["distill"] = {**self.distill, "teachers": [
                 {k: v for k, v in t.items() if k != "weights"} for t in self.distill.get("teachers", [])]}
+        for optional, version in OPTIONAL_FIELD_VERSIONS.items():
+            if optional in described and version > 1:
+                described[f"{optional}_code_version"] = version
         return short_hash(described)
 
 
