@@ -63,6 +63,14 @@ def test_stage2_results_with_the_same_key_beside_two_bases_are_two_runs(tmp_path
     assert sorted(runs["dataset"]) == ["cifar100_lt", "cifar10_lt"]
 
 
+def test_a_run_listed_by_two_studies_under_two_names_is_one_row(tmp_path):
+    ce = {**entry("cifar10_lt", 100, "CE", 0, 0.7), "folder": "../store/cifar10_lt/CE-0"}
+    write_study(tmp_path, "full", "01_reweighting", [ce])
+    write_study(tmp_path, "full", "90_precision", [{**ce, "method": "CE (fp32)"}])
+    runs, _ = explore.load_results(tmp_path)
+    assert list(runs["method"]) == ["CE"]
+
+
 def test_bad_files_are_skipped_with_a_note_naming_them(tree):
     half = write_study(tree, "smoke", "02_half", [entry("synthetic_lt", 10, "LDAM", 0, 0.5)])
     half.write_text(half.read_text()[:40])  # a half-written file

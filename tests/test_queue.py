@@ -85,6 +85,18 @@ def test_bf16_units_wait_for_a_machine_with_native_bf16(tmp_path, monkeypatch):
         assert [u.config.precision for u in deferred] == ["bf16"] * expected_deferred
 
 
+def test_units_learning_from_a_deferred_unit_wait_with_it(monkeypatch):
+    """Teachers through two generations: 0 (bf16) teaches 1, which teaches 2; 3 (fp32) stands alone."""
+    from types import SimpleNamespace
+
+    units = [SimpleNamespace(config=SimpleNamespace(precision=p)) for p in ("bf16", "fp32", "fp32", "fp32")]
+    pending = SimpleNamespace(units=list(units))
+    monkeypatch.setattr(queue, "native_bf16", lambda device: False)
+    monkeypatch.setattr(queue, "_dependencies", lambda units, plan: {0: set(), 1: {0}, 2: {1}, 3: set()})
+    assert defer_slow_bf16(pending, "cpu") == units[:3]
+    assert pending.units == [units[3]]
+
+
 def records(store_root):
     """Every record's content that training determines (not timings, machines or dates)."""
     out = {}

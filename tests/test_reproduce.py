@@ -75,7 +75,8 @@ class FakeKernel:
         output.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nbformat.read(notebook, 4), output)
         if not output.stem.startswith("99"):
-            (output.parent / f"{output.stem}-synthetic.json").write_text(f'{{"runs": [], "rendering": {self.calls}}}')
+            assert parameters["study_name"] == output.stem  # the study file's name, as the notebooks use it
+            (output.parent / f"{output.stem}.json").write_text(f'{{"runs": [], "rendering": {self.calls}}}')
 
 
 def run(project, fake, monkeypatch, jobs="1", results=None):
@@ -96,6 +97,29 @@ def test_a_fresh_clone_with_the_results_renders_nothing(project, monkeypatch, tm
     monkeypatch.setenv("IMBALANCE_PROJECT", str(clone))
     assert run(clone, fake, monkeypatch, jobs="0") == 0 and fake.executed == []
     assert "notebooks 0 rendered, 2 up to date, 0 failed; runs 2 reused, 0 trained, 0 missing" in capsys.readouterr().out
+
+
+def test_two_parameter_files_of_one_notebook_write_two_study_files(project, monkeypatch, capsys):
+    """Each rendering is told its parameter file's name, which names its study file (as
+    notebook.Study.tag does); a study file no parameter file writes is removed before the summary."""
+    import yaml
+
+    (project / "params" / "mini" / "01_reweighting.seeds.yaml").write_text(yaml.safe_dump({**SMALL, "seeds": [0, 1]}))
+    stale = project / "results" / "mini" / "01_reweighting-synthetic_lt-IF3.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"runs": []}')
+    fake = FakeKernel()
+    assert run(project, fake, monkeypatch) == 0
+    assert fake.executed == ["01_reweighting", "01_reweighting.seeds", "99_summary"]
+    assert sorted(p.name for p in (project / "results" / "mini").glob("*.json")) == [
+        "01_reweighting.json", "01_reweighting.seeds.json"]
+    assert "mini: removed 01_reweighting-synthetic_lt-IF3.json (no parameter file of the profile writes it)" in \
+        capsys.readouterr().out
+    from imbalance_baselines.study.notebook import Study
+
+    parameters = {**SMALL, "profile": "mini", "results_root": str(project / "results"), "train_missing": False}
+    assert Study("01_reweighting", {**parameters, "study_name": "01_reweighting.seeds"}).tag == "01_reweighting.seeds"
+    assert Study("01_reweighting", parameters).tag == "01_reweighting-synthetic_lt-IF3"  # run by hand
 
 
 def test_a_changed_result_rerenders_its_notebook_and_then_the_summary(project, monkeypatch):

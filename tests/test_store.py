@@ -130,3 +130,28 @@ def test_a_saved_run_writes_its_curves_as_tensorboard_events(data, tmp_path, mon
     losses = [(e.step, e.value) for e in events.Scalars("train/loss")]
     assert losses == [(h["epoch"], pytest.approx(h["loss"], rel=1e-6)) for h in record.history]
     assert [e.value for e in events.Scalars("train/learning_rate")] == pytest.approx([h["lr"] for h in record.history])
+
+
+def test_a_record_names_the_commit_of_the_code_that_ran_not_the_project_checkout(tmp_path):
+    """A background queue imports a frozen copy of the package (another checkout) while
+    IMBALANCE_PROJECT names the project: the record's commit is the copy's."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parents[1]
+    frozen = tmp_path / "frozen"
+    shutil.copytree(project / "lib", frozen / "lib", ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=frozen, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=frozen, check=True)
+    subprocess.run([*git, "commit", "-qm", "frozen"], cwd=frozen, check=True)
+    head = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=frozen, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from imbalance_baselines.study.record import "
+              "code_version; print(code_version()['commit'])")
+    shown = subprocess.run([sys.executable, "-c", script, str(frozen / "lib")], capture_output=True, text=True,
+                           check=True, env={**os.environ, "IMBALANCE_PROJECT": str(project)})
+    assert shown.stdout.strip() == head

@@ -161,6 +161,16 @@ def execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel: st
     os.replace(temporary, output)
 
 
+def remove_stale_study_files(folder: Path, files: dict[str, Path]) -> None:
+    """Study files (``[0-9]*.json``, which the summary reads) that no parameter file of the profile
+    writes: from a renamed or removed parameter file, or an interactive run without ``study_name``.
+    Left in place they would count in the summary; each removal is printed."""
+    for path in sorted(folder.glob("[0-9]*.json")):
+        if path.stem not in files:
+            path.unlink()
+            print(f"[reproduce] {folder.name}: removed {path.name} (no parameter file of the profile writes it)")
+
+
 @dataclass
 class Rendered:
     executed: list[str]
@@ -174,6 +184,7 @@ def render(profile: str, studies: dict[str, StudyParams], plan: ProfilePlan, dat
     outcome = Rendered([], [], [])
     package = package_digest()
     files = profile_files(profile)
+    remove_stale_study_files(results_root / profile, files)
     for name, study in studies.items():
         notebook = notebooks_dir() / f"{name.split('.')[0]}.ipynb"
         output = results_root / profile / f"{name}.ipynb"
@@ -193,8 +204,8 @@ def render(profile: str, studies: dict[str, StudyParams], plan: ProfilePlan, dat
             continue
         defaults = notebook_parameters(notebook)
         injected = {"profile": profile, "data_dir": str(Path(data_dir).resolve()),
-                    "results_root": str(results_root.resolve()), "progress": False, "interactive": False,
-                    "train_missing": False}
+                    "results_root": str(results_root.resolve()), "study_name": name, "progress": False,
+                    "interactive": False, "train_missing": False}
         values = read_params(files[name])
         parameters = {**values, **{k: v for k, v in injected.items() if k in defaults}}
         print(f"[reproduce] {profile}/{name}: executing", flush=True)
@@ -238,7 +249,7 @@ def run_profile(profile: str, data_dir: str, kernel: str, jobs: str | None = Non
     if jobs != "0" and (plan.units or plan.follow_ups):
         if plan.units:
             print(f"[reproduce] {profile}: training {len(plan.units)} units of runs (JOBS={jobs})", flush=True)
-        run_queue(plan, jobs, data_dir, device, threads or 1)
+        run_queue(plan, jobs, data_dir, device, threads)
     after, _ = _run_counts(plan)
     outcome = render(profile, studies, plan, data_dir, kernel, results_root)
     print(f"[reproduce] {profile}: notebooks {len(outcome.executed)} rendered, {len(outcome.up_to_date)} up to "

@@ -90,7 +90,9 @@ def load_results(results_root: str | Path) -> tuple[pd.DataFrame, list[str]]:
 
 def _add(rows: list, skipped: list, seen: set, profile: str, method: str, record: RunRecord, path: Path,
          folder: str | None) -> None:
-    identity = (profile, method, folder, record.key)  # a stage-2 key is unique only beside its base run
+    # One run listed by two studies (the precision study's "CE (fp32)" is CE) is one row, under the
+    # first name read, as in the summary; a stage-2 key is unique only beside its base run.
+    identity = (profile, folder, record.key)
     if identity in seen:
         return
     seen.add(identity)

@@ -127,6 +127,7 @@ class Study:
         self.profile = values.get("profile", "smoke")
         self.data_dir = Path(values.get("data_dir", "../data"))
         self.results_root = Path(values.get("results_root", "../results"))
+        self.study_name = values.get("study_name")
         self.device = resolve_device(values.get("device", "auto"))
         self.progress_bars = bool(values.get("progress", False))
         self.train_missing = bool(values.get("train_missing", True))
@@ -138,7 +139,12 @@ class Study:
 
     @property
     def tag(self) -> str:
-        """Names this study's files: ``<notebook>-<dataset>[-IF<factor>]``."""
+        """Names this study's files: the parameter file's name that ``make reproduce`` passes as
+        ``study_name`` (unique in its profile: two files of one notebook and one dataset, such as
+        ``01_reweighting`` and ``01_reweighting.ce-seeds``, write two study files), else
+        ``<notebook>-<dataset>[-IF<factor>]``."""
+        if self.study_name:
+            return str(self.study_name)
         data = self.data(quiet=True)
         factor = data.identity.get("imbalance_factor")
         return f"{self.notebook}-{data.name}" + (f"-IF{factor:g}" if factor else "")

@@ -122,7 +122,8 @@ class StudyParams:
 
 
 # Parameters set by the runner (make reproduce), never by a file.
-RUNNER_PARAMETERS = ("profile", "data_dir", "results_root", "progress", "interactive", "train_missing")
+RUNNER_PARAMETERS = ("profile", "data_dir", "results_root", "study_name", "progress", "interactive",
+                     "train_missing")
 # Ranges of notebook parameters that are not part of a study's computation.
 _EXTRA_RANGES: dict[str, tuple[Any, str]] = {
     "imbalance_factors": (lambda v: len(v) > 0 and all(isinstance(x, (int, float)) and x >= 1 for x in v),

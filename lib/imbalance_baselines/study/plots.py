@@ -81,9 +81,10 @@ def sample_grid(images: np.ndarray, labels: Sequence[int], class_names: Sequence
 
 
 def per_class_accuracy(accuracies: Mapping[str, Sequence[float]], train_counts: Sequence[int],
-                       caption: str | None = None) -> Figure:
+                       caption: str | None = None, class_names: Sequence[str] | None = None) -> Figure:
     """Per-class test accuracy (%) against training images per class (log x), one line per method
-    (methods with identical values share a line and a label)."""
+    (methods with identical values share a line and a label). With ``class_names`` and at most 20
+    classes, each class is a tick named with its name and size."""
     if not accuracies:
         return _nothing_yet("no finished run yet", caption)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -97,6 +98,12 @@ def per_class_accuracy(accuracies: Mapping[str, Sequence[float]], train_counts: 
     # Plain numbers (20, 50, 100) rather than 2x10^1; minor ticks labelled over short ranges only.
     ax.xaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
     ax.xaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1.5, 0.5)))
+    if class_names is not None and len(class_names) <= 20 and len(set(counts.tolist())) == len(counts):
+        ax.xaxis.set_major_locator(ticker.FixedLocator(counts[order]))
+        ax.xaxis.set_major_formatter(ticker.FixedFormatter([f"{class_names[c]}\n{counts[c]:,}" for c in order]))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
+        ax.tick_params(axis="x", labelsize=7, labelrotation=30)
     ax.set_xlabel("training images of the class (log; head on the left)")
     ax.set_ylabel("test accuracy of the class (%)")
     ax.legend(fontsize=7, ncol=2)

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pandas as pd
+import torch
 
 from ..train.checkpoint import load_torch
 from ..train.groups import RunState
@@ -52,24 +53,28 @@ def _rate(unit: Unit, data: Any, state: dict[str, Any]) -> float | None:
     return done / stretch["seconds"]
 
 
-def _latest_record_rate(plan: ProfilePlan) -> tuple[float | None, str]:
-    """Images per second of the last stretch of the most recently finished single-group run."""
+def _latest_record_rate(plan: ProfilePlan, capability: str | None = None) -> tuple[float | None, str]:
+    """Images per second of the last stretch of the most recently finished run, preferring one
+    trained on a CPU of this machine's kind (``capability``, e.g. "AVX2"); a run trained in a pass
+    beside others shares its stretch's seconds with them, so the rate is then a lower bound."""
     from .record import RunRecord
 
     records = [r for p in plan.store.root.glob("*/*/result.json") if (r := RunRecord.read(p)) and r.finished]
     records = [r for r in records if r.stretches and r.stretches[-1].to_epoch > r.stretches[-1].from_epoch]
     if not records:
         return None, ""
-    latest = max(records, key=lambda r: r.finished_at)
+    here = [r for r in records if not r.stretches[-1].gpu and r.stretches[-1].cpu_capability == capability]
+    latest = max(here or records, key=lambda r: r.finished_at)
     stretch = latest.stretches[-1]
     rate = sum(latest.data["train_counts"]) * (stretch.to_epoch - stretch.from_epoch) / stretch.seconds
+    whose = "this machine's kind" if here else f"another machine's (none finished on a {capability} CPU)"
     return rate, (f"{latest.name} on {latest.data['name']}, epochs {stretch.from_epoch}-{stretch.to_epoch}, "
-                  f"{stretch.precision} on {stretch.machine}: {rate:,.0f} images/s")
+                  f"{stretch.precision} on {stretch.machine}, {whose}: {rate:,.0f} images/s")
 
 
-def progress(plan: ProfilePlan) -> tuple[pd.DataFrame, list[str]]:
+def progress(plan: ProfilePlan, capability: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Per study: runs finished / in progress / waiting; and lines on the current unit and the
-    estimated time to finish."""
+    estimated time to finish (from a run of a ``capability`` CPU, default this machine's)."""
     running, rate, lines = set(), None, []
     remaining = 0
     for unit in plan.units:
@@ -97,7 +102,7 @@ def progress(plan: ProfilePlan) -> tuple[pd.DataFrame, list[str]]:
         rows.append({"study": name, "finished": finished, "in progress": in_progress,
                      "waiting": len(runs) - finished - in_progress, "runs": len(runs)})
     if rate is None:
-        rate, source = _latest_record_rate(plan)
+        rate, source = _latest_record_rate(plan, capability or torch.backends.cpu.get_cpu_capability())
         if rate:
             lines.append(f"rate from the latest finished run: {source}")
     if remaining and rate:

@@ -125,8 +125,9 @@ def plan_profile(studies: Mapping[str, StudyParams], folder: Path, data_dir: str
 
 def defer_slow_bf16(plan: ProfilePlan, device: str = "auto") -> list[Unit]:
     """Take out of ``plan`` the units pinned to bf16 (and the units learning from them) when
-    ``device`` has no native bf16, where bf16 autocast runs many times slower than fp32 (13x
-    measured on an AVX2-only CPU); they wait for a machine with native bf16. Returns them."""
+    ``device`` has no native bf16, where bf16 autocast runs many times slower than fp32 (the
+    project guide's ResNet-32 step on an AVX2-only AMD Zen 3: 234 images/s fp32, 14 bf16); they wait
+    for a machine with native bf16. Returns them."""
     if native_bf16(torch.device(resolve_device(device))):
         return []
     deps = _dependencies(plan.units, plan)
@@ -240,18 +241,25 @@ def _ray_unit(unit: Unit, store_root: str, data_dir: str, device: str, threads: 
     return _train_in_worker(unit, store_root, data_dir, device, threads)
 
 
-def run_queue(plan: ProfilePlan, jobs: str, data_dir: str, device: str = "auto", threads: int = 1,
+def run_queue(plan: ProfilePlan, jobs: str, data_dir: str, device: str = "auto", threads: int | None = None,
               progress: bool = False) -> None:
     """Train the plan's units with the executor ``jobs`` names: "1" this process, "N" local
-    workers, "ray" or "ray:<address>" Ray ("0": nothing)."""
+    workers, "ray" or "ray:<address>" Ray ("0": nothing). ``threads``: torch threads per training
+    process, this one included (None: this process keeps its setting, each worker gets 1); equal
+    thread counts make every executor's records bit-identical on a CPU."""
     if jobs == "0" or not (plan.units or plan.follow_ups):
         return
     if jobs == "1":
-        run_in_process(plan, device, progress)
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or before)
+        try:
+            run_in_process(plan, device, progress)
+        finally:
+            torch.set_num_threads(before)
     elif jobs.isdigit():
-        run_local_workers(plan, int(jobs), data_dir, device, threads)
+        run_local_workers(plan, int(jobs), data_dir, device, threads or 1)
     elif jobs == "ray" or jobs.startswith("ray:"):
-        run_ray(plan, data_dir, jobs.partition(":")[2] or None, device, threads)
+        run_ray(plan, data_dir, jobs.partition(":")[2] or None, device, threads or 1)
     else:
         raise ConfigError(f"JOBS={jobs!r}; allowed: 0 (train nothing), 1 (this process), N (local worker "
                           "processes), ray or ray:<address> (a Ray cluster)")

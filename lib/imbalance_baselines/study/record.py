@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..paths import project_root
 from ..train.checkpoint import save_json_atomic
 from ..train.spec import TRAINING_CODE_VERSION
 
@@ -32,10 +31,12 @@ STATUSES = ("finished", "stopped")
 
 @functools.lru_cache(maxsize=1)
 def code_version() -> dict[str, Any]:
-    """The code that is running: ``git describe --always --dirty`` of the project checkout (None
-    outside one), the package version and the training-code version."""
+    """The code that is running: ``git describe --always --dirty`` of the checkout that holds this
+    package (a frozen worktree that a background queue imports, not necessarily the project checkout
+    that ``IMBALANCE_PROJECT`` names; None outside one), the package version and the training-code
+    version."""
     try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=10"], cwd=project_root(),
+        commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=10"], cwd=Path(__file__).parent,
                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None

@@ -1,0 +1,41 @@
+"""Plots that do not mislead (issue 17): no interval drawn for one seed, identical lines said to
+coincide, per-class ticks naming classes and sizes, a placeholder instead of an empty axis."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from imbalance_baselines.study import plots  # noqa: E402
+
+
+def test_a_one_seed_method_gets_a_hollow_dot_and_no_interval():
+    table = pd.DataFrame({"top-1": [47.0, 50.0], "±95%": [2.7, np.nan], "seeds": [5, 1]}, index=["CE", "Focal"])
+    ax = plots.method_comparison(table, baseline="CE").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CE", "Focal (1 seed)"]
+    intervals = [line for line in ax.get_lines() if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
+    assert len(intervals) == 1 and np.allclose(intervals[0].get_xdata(), [47.0 - 2.7, 47.0 + 2.7])
+    dots = {tuple(np.ravel(line.get_ydata())): line.get_markerfacecolor() for line in ax.get_lines()
+            if line.get_marker() == "o"}
+    assert dots[(1,)] == "white" and dots[(0,)] != "white"
+
+
+def test_identical_lines_share_one_label_that_says_so():
+    fig = plots.per_class_accuracy({"CE": [0.9, 0.5, 0.1], "LA": [0.8, 0.6, 0.4], "BS": [0.8, 0.6, 0.4]},
+                                   [30, 17, 10])
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["CE", "LA = BS (identical)"]
+
+
+def test_per_class_ticks_name_each_class_with_its_size_head_first():
+    fig = plots.per_class_accuracy({"CE": [0.9, 0.5, 0.1]}, [30, 17, 10], class_names=["cat", "dog", "emu"])
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["cat\n30", "dog\n17", "emu\n10"]
+    assert fig.axes[0].xaxis_inverted()  # head (the largest class) on the left
+
+
+def test_no_finished_run_gives_a_placeholder_not_an_empty_axis():
+    fig = plots.method_comparison(pd.DataFrame(columns=["top-1", "±95%", "seeds"]))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["no finished run yet"]
