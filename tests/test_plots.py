@@ -19,6 +19,9 @@ def test_a_one_seed_method_gets_a_hollow_dot_and_no_interval():
     dots = {tuple(np.ravel(line.get_ydata())): line.get_markerfacecolor() for line in ax.get_lines()
             if line.get_marker() == "o"}
     assert dots[(1,)] == "white" and dots[(0,)] != "white"
+    # Every dot lies inside the axes with room around it (two rows once drew dots cut by the frame).
+    (left, right), (bottom, top) = ax.get_xlim(), ax.get_ylim()
+    assert left < 47.0 - 2.7 and right > 50.0 and bottom >= 1.5 and top <= -0.5
 
 
 def test_identical_lines_share_one_label_that_says_so():

@@ -49,6 +49,23 @@ def test_leaderboard_mean_interval_and_paired_difference_by_hand(tmp_path):
     assert board.loc["Focal", "verdict"] == "cannot tell"  # one seed: no interval, however large the gap
 
 
+def test_one_method_name_with_two_recipes_is_two_rows_never_pooled_seeds(tmp_path):
+    def ce(seed, top1, weight_decay, key):
+        entry = record_entry("CE", seed, top1, key=key)
+        entry["config"] = {"epochs": 200, "weight_decay": weight_decay, "eval_every": 10}
+        return entry
+
+    # CE at weight decay 2e-4, seeds 0-2 (70, 72, 74), and the weight-balancing study's CE stage 1
+    # at 5e-3, seed 0 (40): pooled, CE would read 64 over "4 seeds" with seed 0 twice.
+    runs = [ce(s, v, 2e-4, f"ce-{s}") for s, v in enumerate((0.70, 0.72, 0.74))] + [ce(0, 0.40, 5e-3, "wb-0")]
+    runs[1]["config"]["eval_every"] = 5  # bookkeeping only: the same recipe
+    _write(tmp_path, "s.json", runs)
+    board = summary.leaderboard(summary.finished_runs(tmp_path)).set_index("method")
+    assert board.loc["CE", "seeds"] == 3 and board.loc["CE", "top-1"] == pytest.approx(72.0)
+    other = board.loc["CE (weight_decay 0.005)"]
+    assert other["seeds"] == 1 and other["top-1"] == pytest.approx(40.0) and other["Δ vs CE"] == pytest.approx(-30.0)
+
+
 def test_boards_of_other_budgets_are_other_boards(tmp_path):
     _write(tmp_path, "s.json", [record_entry("CE", 0, 0.70), record_entry("CE", 0, 0.50, epochs=20, key="short"),
                                 record_entry("CE", 0, 0.40, factor=None, dataset="imagenet_lt", key="large")])

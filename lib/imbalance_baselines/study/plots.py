@@ -153,7 +153,7 @@ def method_comparison(table: Any, baseline: str | None = "CE", metric: str = "to
     if rows.empty:
         return _nothing_yet("no finished run yet", caption)
     names = [f"{name} (1 seed)" if seeds == 1 else name for name, seeds in zip(rows.index, rows["seeds"])]
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.3))
+    fig, ax = plt.subplots(figsize=(7, max(2.4, 0.32 * len(rows) + 1.3)))  # one row still gets a visible axis
     y = np.arange(len(rows))
     colour = sns.color_palette("muted")[0]
     for position, (mean, half, seeds) in enumerate(zip(rows[metric], rows.get("±95%", [np.nan] * len(rows)),
@@ -165,7 +165,8 @@ def method_comparison(table: Any, baseline: str | None = "CE", metric: str = "to
         ax.axvline(rows.loc[baseline, metric], color="k", ls="--", lw=1, label=f"{baseline} mean")
         ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)  # above the axes
     ax.set_yticks(y, names, fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top, half a row of room around every dot
+    ax.margins(x=0.08)
     ax.set_xlabel(f"test {metric} (%): mean, line = 95% t-interval over seeds")
     return _caption(fig, caption)
 

@@ -104,10 +104,10 @@ def caption(records: Sequence[RunRecord], profile: str, extra: str = "") -> str:
     precisions = sorted({r.precision for r in finished})
     machines = sorted({m for r in finished for m in r.machines})
     commits = sorted({str(r.code.get("commit")) for r in finished})
-    code = commits[0] if len(commits) == 1 else f"{len(commits)} code versions ({', '.join(commits)})"
+    code = f"code {commits[0]}" if len(commits) == 1 else f"{len(commits)} code versions ({', '.join(commits)})"
     text = (f"{name} ({data.get('source', '?')}, subset {data.get('indices_hash', '?')}), profile {profile}, "
             f"{'/'.join(map(str, epochs))} epochs, final epoch, seeds {seeds}, {'/'.join(precisions)} on "
-            f"{', '.join(machines)}, code {code}")
+            f"{', '.join(machines)}, {code}")
     return f"{text}; {extra}" if extra else text
 
 

@@ -34,6 +34,7 @@ from .stats import interval, paired_difference, verdict
 AGREEMENT_POINTS = 1.0   # "within ±1.0 point": counted per method
 GAP_POINTS = 2.0         # a larger gap needs a written reason
 SPREAD_POINTS = 1.5      # CE's seed sd above this: the budget cannot rank methods one seed at a time
+KEYS = ["dataset", "imbalance_factor", "epochs"]  # one setting: its runs are compared with each other
 
 
 def published_numbers() -> pd.DataFrame:
@@ -75,7 +76,43 @@ def finished_runs(results_dir: str | Path) -> pd.DataFrame:
                 continue
             seen.add(identity)
             rows.append(_row(entry["method"], entry["seed"], record, entry.get("images")))
-    return pd.DataFrame(rows)
+    return _name_recipes(pd.DataFrame(rows))
+
+
+# Fields of a record's training config that change how it is logged or run, never what it learns.
+BOOKKEEPING = {"checkpoint_every", "eval_every", "compile", "channels_last"}
+
+
+def recipe(record: RunRecord) -> dict[str, Any]:
+    """What defines a run's configuration besides its method name and seed: the training config
+    (requested precision included), the model, loss, sampler and mix-up, the data draw, the stage-2
+    parameters. Two runs of one method name with different recipes are not seeds of one method."""
+    fields = {k: v for k, v in record.config.items() if k not in BOOKKEEPING}
+    fields.update({k: v for k, v in record.run.items() if k not in ("name", "seed")})
+    fields["data draw"] = record.data.get("indices_hash")
+    if record.stage2 is not None:
+        fields.update({f"stage 2 {k}": v for k, v in record.stage2.params.items()})
+    return fields
+
+
+def _name_recipes(runs: pd.DataFrame) -> pd.DataFrame:
+    """Within a setting, a method name used with several recipes (e.g. CE at weight decay 5e-3 in
+    the weight-balancing study beside CE at 2e-4) keeps its name for the recipe with the most runs;
+    each other recipe is named by what differs, e.g. ``"CE (weight_decay 0.005)"``."""
+    if runs.empty:
+        return runs
+    runs = runs.copy()
+    for _, part in runs.groupby(KEYS + ["method"], sort=False, dropna=False):
+        texts = part["recipe"].map(lambda fields: json.dumps(fields, sort_keys=True, default=str))
+        if texts.nunique() == 1:
+            continue
+        common = json.loads(texts.value_counts(sort=True).index[0])
+        for index in part.index[texts != json.dumps(common, sort_keys=True)]:
+            fields = runs.at[index, "recipe"]
+            differing = ", ".join(f"{k} {fields.get(k)}" for k in sorted(set(fields) | set(common))
+                                  if json.dumps(fields.get(k), default=str) != json.dumps(common.get(k), default=str))
+            runs.at[index, "method"] = f"{runs.at[index, 'method']} ({differing})"
+    return runs
 
 
 def _row(method: str, seed: int, record: RunRecord, images: float | None) -> dict[str, Any]:
@@ -88,10 +125,9 @@ def _row(method: str, seed: int, record: RunRecord, images: float | None) -> dic
         "ece": _percent(test.get("ece")), "best_evaluated": 100 * max(evaluated) if evaluated else math.nan,
         "images": images if images is not None else math.nan, "precision": record.precision,
         "machines": record.machines, "code": str(record.code.get("commit")), "train_hours": record.train_seconds / 3600,
+        "recipe": recipe(record),
     }
 
-
-KEYS = ["dataset", "imbalance_factor", "epochs"]
 
 
 def leaderboard(runs: pd.DataFrame, baseline: str = "CE") -> pd.DataFrame:
