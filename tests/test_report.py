@@ -84,3 +84,12 @@ def test_conclusion_reports_paired_verdicts_with_several_seeds():
     text = report.conclusion(report.results_table(results), results)
     assert "better 1, worse 0, cannot tell 0 (paired 95% intervals over seeds): A better." in text
     assert "A - CE: +3.0 ± 2.5 points of top-1 (paired over 3 seeds, 95% t-interval); A is better than CE." in text
+
+
+def test_caption_names_a_weight_decay_other_than_the_protocols():
+    plain, heavy = record(0, 0.5), record(1, 0.4)
+    heavy.config = {"epochs": 4, "weight_decay": 5e-3}  # weight balancing's stage 1
+    assert "weight decay" not in report.caption([plain], "quick")
+    text = report.caption([heavy], "quick")
+    assert "4 epochs, weight decay 0.005, final epoch" in text
+    assert "weight decay 0.0002/0.005" in report.caption([plain, heavy], "quick")

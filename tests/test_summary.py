@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -66,6 +67,14 @@ def test_one_method_name_with_two_recipes_is_two_rows_never_pooled_seeds(tmp_pat
     assert other["seeds"] == 1 and other["top-1"] == pytest.approx(40.0) and other["Δ vs CE"] == pytest.approx(-30.0)
 
 
+def test_the_leaderboard_names_stage_2_epochs(tmp_path):
+    crt = {**record_entry("cRT", 0, 0.75, key="stage2-crt"),
+           "stage2": {"method": "cRT", "params": {"epochs": 10}, "seed": 0, "info": {}, "base": "CE-0"}}
+    _write(tmp_path, "s.json", [record_entry("CE", 0, 0.70), crt])
+    board = summary.leaderboard(summary.finished_runs(tmp_path)).set_index("method")
+    assert board.loc["cRT", "stage-2 epochs"] == 10 and math.isnan(board.loc["CE", "stage-2 epochs"])
+
+
 def test_boards_of_other_budgets_are_other_boards(tmp_path):
     _write(tmp_path, "s.json", [record_entry("CE", 0, 0.70), record_entry("CE", 0, 0.50, epochs=20, key="short"),
                                 record_entry("CE", 0, 0.40, factor=None, dataset="imagenet_lt", key="large")])
@@ -117,10 +126,14 @@ def test_a_gap_is_explained_by_the_best_epoch_only_with_evidence():
 
 
 def test_agreement_counts_within_one_point_per_method():
-    comparison = pd.DataFrame({"method": ["CE", "CE", "Focal"], "difference": [0.9, -1.5, -1.0]})
+    # LDAM-DRW: 43.04 (a float32 fraction read back in percent) against 42.04 published.
+    ours = 100 * float(np.float32(0.4304))
+    comparison = pd.DataFrame({"method": ["CE", "CE", "Focal", "LDAM-DRW", "LDAM-DRW"],
+                               "difference": [0.9, -1.5, -1.0, ours - 42.04, 1.01]})
     table = summary.agreement(comparison)
     assert table.loc["CE", "compared"] == 2 and table.loc["CE", "within_1_point"] == 1
     assert table.loc["Focal", "within_1_point"] == 1  # exactly 1.0 counts
+    assert ours - 42.04 > 1.0 and table.loc["LDAM-DRW", "within_1_point"] == 1  # so does 1.0 after float32
 
 
 def test_conclusion_states_the_noise_floor_and_the_verdicts(tmp_path):

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..train.checkpoint import save_json_atomic
+from ..train.spec import TrainConfig
 from .record import RunRecord
 from .stats import interval, paired_difference, verdict, verdict_words
 
@@ -90,9 +91,12 @@ def top_methods(table: pd.DataFrame, count: int = 4, always: Sequence[str] = ("C
     return kept + ranked[:count]
 
 
+PROTOCOL_WEIGHT_DECAY = TrainConfig.weight_decay
+
+
 def caption(records: Sequence[RunRecord], profile: str, extra: str = "") -> str:
     """What produced a figure or table: data copy, profile, epochs, seeds, precision, machines and
-    code, final epoch reported."""
+    code, final epoch reported; the weight decay when it is not the protocol's (SPEC 7: 2e-4)."""
     finished = [r for r in records if r is not None]
     if not finished:
         return f"profile {profile}: no finished run yet"
@@ -105,8 +109,10 @@ def caption(records: Sequence[RunRecord], profile: str, extra: str = "") -> str:
     machines = sorted({m for r in finished for m in r.machines})
     commits = sorted({str(r.code.get("commit")) for r in finished})
     code = f"code {commits[0]}" if len(commits) == 1 else f"{len(commits)} code versions ({', '.join(commits)})"
+    decays = sorted({r.config.get("weight_decay", PROTOCOL_WEIGHT_DECAY) for r in finished})
+    decay = "" if decays == [PROTOCOL_WEIGHT_DECAY] else f"weight decay {'/'.join(f'{d:g}' for d in decays)}, "
     text = (f"{name} ({data.get('source', '?')}, subset {data.get('indices_hash', '?')}), profile {profile}, "
-            f"{'/'.join(map(str, epochs))} epochs, final epoch, seeds {seeds}, {'/'.join(precisions)} on "
+            f"{'/'.join(map(str, epochs))} epochs, {decay}final epoch, seeds {seeds}, {'/'.join(precisions)} on "
             f"{', '.join(machines)}, {code}")
     return f"{text}; {extra}" if extra else text
 

@@ -32,6 +32,7 @@ from .record import RunRecord
 from .stats import interval, paired_difference, verdict
 
 AGREEMENT_POINTS = 1.0   # "within ±1.0 point": counted per method
+ROUNDING_POINTS = 1e-4   # records hold top-1 as float32 fractions: 43.04 reads 43.040001
 GAP_POINTS = 2.0         # a larger gap needs a written reason
 SPREAD_POINTS = 1.5      # CE's seed sd above this: the budget cannot rank methods one seed at a time
 KEYS = ["dataset", "imbalance_factor", "epochs"]  # one setting: its runs are compared with each other
@@ -125,6 +126,7 @@ def _row(method: str, seed: int, record: RunRecord, images: float | None) -> dic
         "ece": _percent(test.get("ece")), "best_evaluated": 100 * max(evaluated) if evaluated else math.nan,
         "images": images if images is not None else math.nan, "precision": record.precision,
         "machines": record.machines, "code": str(record.code.get("commit")), "train_hours": record.train_seconds / 3600,
+        "stage2_epochs": record.stage2.params.get("epochs", math.nan) if record.stage2 is not None else math.nan,
         "recipe": recipe(record),
     }
 
@@ -133,7 +135,8 @@ def _row(method: str, seed: int, record: RunRecord, images: float | None) -> dic
 def leaderboard(runs: pd.DataFrame, baseline: str = "CE") -> pd.DataFrame:
     """Per (dataset, IF, epochs, method): mean top-1 and 95% t-interval over seeds, the paired
     difference to ``baseline`` on the same seeds with its interval and verdict, medium / few-shot,
-    images seen (millions); best mean first within each setting."""
+    images seen (millions: stage 1, stage 2 and teachers), stage-2 epochs; best mean first within each
+    setting."""
     if runs.empty:
         return pd.DataFrame()
     rows = []
@@ -144,7 +147,8 @@ def leaderboard(runs: pd.DataFrame, baseline: str = "CE") -> pd.DataFrame:
             stats = interval(list(part["top1"]))
             row = {**dict(zip(KEYS, key)), "method": method, "top-1": stats["mean"], "±95%": stats["ci95"],
                    "seeds": stats["n"], "medium": part["medium"].mean(), "few": part["few"].mean(),
-                   "images (M)": part["images"].mean() / 1e6, "precision": "/".join(sorted(set(part["precision"])))}
+                   "images (M)": part["images"].mean() / 1e6, "stage-2 epochs": part["stage2_epochs"].max(),
+                   "precision": "/".join(sorted(set(part["precision"])))}
             if method != baseline and base:
                 difference = paired_difference(dict(zip(part["seed"], part["top1"])), base)
                 row.update({"Δ vs CE": difference["mean"], "Δ ±95%": difference["ci95"],
@@ -247,6 +251,11 @@ def published_vs_ours(runs: pd.DataFrame, protocol_epochs: int = 200) -> pd.Data
     return pd.DataFrame(rows)
 
 
+def _within(differences: pd.Series) -> pd.Series:
+    """Differences (points) within ±AGREEMENT_POINTS, a float32 rounding error counted as none."""
+    return differences.abs() <= AGREEMENT_POINTS + ROUNDING_POINTS
+
+
 def agreement(comparison: pd.DataFrame) -> pd.DataFrame:
     """Per method: settings compared with a same-protocol number, and how many within ±1.0 point."""
     if comparison.empty or "difference" not in comparison:
@@ -254,7 +263,7 @@ def agreement(comparison: pd.DataFrame) -> pd.DataFrame:
     compared = comparison.dropna(subset=["difference"])
     return compared.groupby("method", sort=False).agg(
         compared=("difference", "size"),
-        within_1_point=("difference", lambda d: int((d.abs() <= AGREEMENT_POINTS).sum())))
+        within_1_point=("difference", lambda d: int(_within(d).sum())))
 
 
 def unfinished(store_root: str | Path) -> pd.DataFrame:
@@ -300,7 +309,7 @@ def conclusion(board: pd.DataFrame, floors: pd.DataFrame, comparison: pd.DataFra
         lines.append("- No finished 200-epoch run has a same-protocol published number yet.")
         return "\n".join(lines)
     compared = comparison.dropna(subset=["difference"])
-    within = int((compared["difference"].abs() <= AGREEMENT_POINTS).sum())
+    within = int(_within(compared["difference"]).sum())
     lines.append(f"- Published vs ours (same protocol only): {within} of {len(compared)} within "
                  f"±{AGREEMENT_POINTS:g} point; numbers under other protocols are listed, not compared.")
     for _, row in compared[compared["difference"].abs() > GAP_POINTS].iterrows():
