@@ -56,6 +56,18 @@ def test_requests_are_deduplicated_and_shared_prefixes_form_one_unit(tmp_path):
         ["CE [seed 1]", "CE-DRS [seed 1]", "CE-DRW [seed 1]", "Focal [seed 1]"]]
 
 
+def test_a_stored_run_without_weights_is_trained_again_when_a_stage_2_needs_them(tmp_path):
+    """01 asks for CE without weights and 04 for its network: a record alone satisfies only 01."""
+    run_queue(plan(tmp_path), "1", str(tmp_path), "cpu", threads=1)
+    assert plan(tmp_path).units == []
+    weights = sorted((tmp_path / "store").glob("*/CE_seed_*/model.pt"))
+    assert len(weights) == 2
+    weights[0].unlink()  # e.g. trained for 01 alone, before 04 was added to the profile
+    units = plan(tmp_path).units
+    assert [u.names for u in units] == [[f"CE [seed {weights[0].parent.name.split('_')[2].split('-')[0]}]"]]
+    assert units[0].runs[0].keep_weights
+
+
 def test_the_priority_file_orders_units_by_their_first_matching_tier(tmp_path):
     folder = tmp_path / "params"
     folder.mkdir()

@@ -95,7 +95,10 @@ def units_to_train(requests: Iterable[Request], store: Store, data_for: Callable
                 unit.priority = min(unit.priority, rank)
                 unit.runs = [replace(r, keep_weights=r.keep_weights or request.keep_weights)
                              if r.key(data.key()) == key else r for r in unit.runs]
-            return
+                return
+            if not request.keep_weights or find(store, request, data) is not None:
+                return
+            # The store has the run's record but not the weights a stage 2 now asks for: train it.
         if find(store, request, data) is not None:
             unit_of[key] = None
             return
