@@ -145,3 +145,11 @@ def test_conclusion_states_the_noise_floor_and_the_verdicts(tmp_path):
     assert "better 1, worse 0, cannot tell 0 (better: LDAM-DRW)" in text
     assert "No finished 200-epoch run has a same-protocol published number yet." in text
     assert "no ranking of methods is drawn" in text  # sd 2.00 > 1.5 points
+
+
+def test_conclusion_says_a_one_seed_noise_floor_is_not_measured(tmp_path):
+    _write(tmp_path, "s.json", [record_entry("CE", 0, 0.70), record_entry("LDAM-DRW", 0, 0.76)])
+    runs = summary.finished_runs(tmp_path)
+    text = summary.conclusion(summary.leaderboard(runs), summary.noise_floors(runs), pd.DataFrame(), "full")
+    assert "Noise floor, cifar10_lt IF100, 200 epochs: not measured yet (CE has one seed" in text
+    assert "2 methods; against CE better 0, worse 0, cannot tell 1; 1 with one seed, which cannot be told" in text

@@ -289,6 +289,10 @@ def conclusion(board: pd.DataFrame, floors: pd.DataFrame, comparison: pd.DataFra
     """Markdown stating only what the tables show, with the noise floors as the yardstick."""
     lines = []
     for _, floor in floors.iterrows():
+        if floor["seeds"] == 1:
+            lines.append(f"- Noise floor, {setting_name(floor['dataset'], floor['imbalance_factor'], floor['epochs'])}: "
+                         "not measured yet (CE has one seed; the queue trains more): no difference at this "
+                         "budget can be read against it.")
         if floor["seeds"] > 1:
             setting = setting_name(floor["dataset"], floor["imbalance_factor"], floor["epochs"])
             lines.append(f"- Noise floor, {setting}: CE over {floor['seeds']} seeds has sd {floor['sd']:.2f} and "
@@ -300,11 +304,11 @@ def conclusion(board: pd.DataFrame, floors: pd.DataFrame, comparison: pd.DataFra
     for (name, factor, epochs), part in groups(board):
         said = part["verdict"].value_counts().to_dict() if "verdict" in part else {}
         better = list(part[part.get("verdict") == "better"]["method"]) if "verdict" in part else []
+        single = part[(part["seeds"] == 1) & (part["method"] != "CE")]
         lines.append(f"- {setting_name(name, factor, epochs)} ({profile}): {len(part)} methods; against CE "
                      f"better {said.get('better', 0)}, worse {said.get('worse', 0)}, cannot tell "
                      f"{said.get('cannot tell', 0)}" + (f" (better: {', '.join(better)})" if better else "")
-                     + (f"; {int((part['seeds'] == 1).sum())} with one seed, which cannot be told from CE"
-                        if (part["seeds"] == 1).any() else "") + ".")
+                     + (f"; {len(single)} with one seed, which cannot be told from CE" if len(single) else "") + ".")
     if comparison.empty or "difference" not in comparison:
         lines.append("- No finished 200-epoch run has a same-protocol published number yet.")
         return "\n".join(lines)
