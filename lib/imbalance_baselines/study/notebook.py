@@ -32,6 +32,12 @@ from .report import caption, conclusion, results_table, write_study_results
 from .store import Store, resolve_device
 
 
+# Stage-2 methods that pass the training set through the network every epoch: cRT, LWS and
+# TailCalibX re-extract augmented features, MiSLAS re-trains on class-aware batches through the
+# (batch-norm-shifted) network, MaxNorm re-extracts features each epoch.
+PER_EPOCH_STAGE2 = ("cRT", "LWS", "TailCalibX", "MiSLAS", "MaxNorm")
+
+
 def images_seen(request: Request, data: Any) -> float:
     """Images the request's training drew: its sampler's draws over every epoch, its teachers', and
     a stage-2 method's feature passes (one per epoch when it re-extracts features, else one)."""
@@ -39,7 +45,7 @@ def images_seen(request: Request, data: Any) -> float:
         return images_seen(request.base, data)
     if isinstance(request, Stage2Request):
         params = request.params
-        passes = params.get("epochs", 10) if request.stage2 in ("cRT", "LWS", "TailCalibX") else (
+        passes = params.get("epochs", 10) if request.stage2 in PER_EPOCH_STAGE2 else (
             1 if request.stage2 == "TailCalib" else 0)
         return images_seen(request.base, data) + passes * len(data.train)
     state = RunState.build(replace(request.spec, distill=None), data.train.labels, data.class_counts)
