@@ -96,9 +96,9 @@ def units_to_train(requests: Iterable[Request], store: Store, data_for: Callable
                 unit.runs = [replace(r, keep_weights=r.keep_weights or request.keep_weights)
                              if r.key(data.key()) == key else r for r in unit.runs]
                 return
-            if not request.keep_weights or find(store, request, data) is not None:
+            if not request.keep_weights:
                 return
-            # The store has the run's record but not the weights a stage 2 now asks for: train it.
+            # Satisfied by a record alone so far; this request needs the weights too: check again.
         if find(store, request, data) is not None:
             unit_of[key] = None
             return

@@ -107,8 +107,9 @@ def _name_recipes(runs: pd.DataFrame) -> pd.DataFrame:
         texts = part["recipe"].map(lambda fields: json.dumps(fields, sort_keys=True, default=str))
         if texts.nunique() == 1:
             continue
-        common = json.loads(texts.value_counts(sort=True).index[0])
-        for index in part.index[texts != json.dumps(common, sort_keys=True)]:
+        common_text = texts.value_counts(sort=True).index[0]
+        common = json.loads(common_text)
+        for index in part.index[texts != common_text]:
             fields = runs.at[index, "recipe"]
             differing = ", ".join(f"{k} {fields.get(k)}" for k in sorted(set(fields) | set(common))
                                   if json.dumps(fields.get(k), default=str) != json.dumps(common.get(k), default=str))
@@ -129,7 +130,6 @@ def _row(method: str, seed: int, record: RunRecord, images: float | None) -> dic
         "stage2_epochs": record.stage2.params.get("epochs", math.nan) if record.stage2 is not None else math.nan,
         "recipe": recipe(record),
     }
-
 
 
 def leaderboard(runs: pd.DataFrame, baseline: str = "CE") -> pd.DataFrame:
@@ -289,12 +289,11 @@ def conclusion(board: pd.DataFrame, floors: pd.DataFrame, comparison: pd.DataFra
     """Markdown stating only what the tables show, with the noise floors as the yardstick."""
     lines = []
     for _, floor in floors.iterrows():
+        setting = setting_name(floor["dataset"], floor["imbalance_factor"], floor["epochs"])
         if floor["seeds"] == 1:
-            lines.append(f"- Noise floor, {setting_name(floor['dataset'], floor['imbalance_factor'], floor['epochs'])}: "
-                         "not measured yet (CE has one seed; the queue trains more): no difference at this "
-                         "budget can be read against it.")
-        if floor["seeds"] > 1:
-            setting = setting_name(floor["dataset"], floor["imbalance_factor"], floor["epochs"])
+            lines.append(f"- Noise floor, {setting}: not measured yet (CE has one seed; the queue trains more): "
+                         "no difference at this budget can be read against it.")
+        elif floor["seeds"] > 1:
             lines.append(f"- Noise floor, {setting}: CE over {floor['seeds']} seeds has sd {floor['sd']:.2f} and "
                          f"range {floor['range']:.1f} points (mean {floor['mean']:.1f}); a single-seed difference "
                          "smaller than the range is noise.")
