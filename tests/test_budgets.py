@@ -22,3 +22,22 @@ def test_stage_2_methods_that_pass_the_training_set_every_epoch_count_every_pass
     stage1 = 3 * n  # CE: instance sampling, every image once per epoch, 3 epochs
     assert seen == {"cRT": stage1 + 4 * n, "MiSLAS": stage1 + 5 * n, "MaxNorm": stage1 + 6 * n,
                     "tau-norm": stage1}  # tau-norm rescales the weights: no image passes
+
+
+def test_every_stage_2_method_says_how_often_it_passes_the_training_set():
+    from imbalance_baselines.stage2 import TWO_STAGE
+    from imbalance_baselines.stage2.decoupling import PASS_RULES
+
+    assert {m: TWO_STAGE.get(m).passes_training_set in PASS_RULES for m in TWO_STAGE} == {m: True for m in TWO_STAGE}
+
+
+def test_a_stage_2_method_without_epochs_in_its_parameters_counts_its_own_default_epochs():
+    from imbalance_baselines.stage2 import training_passes
+
+    # TailCalibX re-extracts features every one of its 150 default epochs (Vigneswaran et al. 2021's
+    # CIFAR setting); TailCalib extracts them once; tau-norm never passes images.
+    assert training_passes("TailCalibX", {}) == 150
+    assert training_passes("TailCalibX", {"epochs": 7}) == 7
+    assert training_passes("TailCalib", {"epochs": 150}) == 1
+    assert training_passes("MaxNorm", {}) == 10
+    assert training_passes("tau-norm", {}) == 0

@@ -7,7 +7,7 @@ MaxNorm stage (Alshammari et al. 2022, ``maxnorm``).
 """
 
 from . import feature_generation, maxnorm, mislas  # noqa: F401  (register TailCalib(X), MaxNorm, MiSLAS)
-from .checks import check_stage2, method_parameters
+from .checks import check_stage2, method_parameters, training_passes
 from .decoupling import TWO_STAGE, FrozenBackbone
 
-__all__ = ["TWO_STAGE", "FrozenBackbone", "check_stage2", "method_parameters"]
+__all__ = ["TWO_STAGE", "FrozenBackbone", "check_stage2", "method_parameters", "training_passes"]

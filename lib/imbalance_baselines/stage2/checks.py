@@ -54,6 +54,13 @@ def method_parameters(method: str) -> dict[str, Any]:
     return {p.name: p.default for p in list(signature.parameters.values())[2:]}
 
 
+def training_passes(method: str, params: Mapping[str, Any]) -> int:
+    """Passes of the training set through the network that stage-2 ``method`` makes with ``params``
+    (its defaults where ``params`` is silent): one per epoch, one, or none, as the method is marked."""
+    rule = TWO_STAGE.get(method).passes_training_set
+    return {"every epoch": {**method_parameters(method), **params}.get("epochs", 0), "once": 1, "never": 0}[rule]
+
+
 def check_stage2(method: str, params: Mapping[str, Any], num_classes: int | None) -> None:
     """Raise ``ValueError`` naming ``<method>.<parameter>``, its value and what is allowed."""
     allowed = method_parameters(method)

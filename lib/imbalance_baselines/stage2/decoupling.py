@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -158,16 +159,35 @@ def learnable_weight_scaling(backbone: FrozenBackbone, epochs: int = 10, lr: flo
 
 
 # Stage-2 methods by name: ``TWO_STAGE.get(name)(backbone, seed, **params) -> (head, info)`` where
-# ``head`` maps features to logits and ``info`` records what was chosen (e.g. tau).
+# ``head`` maps features to logits and ``info`` records what was chosen (e.g. tau). Each is marked
+# with ``passes_training_set``, which the images-seen budget counts (``checks.training_passes``).
 TWO_STAGE = Registry("two-stage method")
+PASS_RULES = ("every epoch", "once", "never")
+T = TypeVar("T", bound=Callable[..., Any])
+
+
+def passes_training_set(rule: str) -> Callable[[T], T]:
+    """Mark a stage-2 method with how often it passes the training set through the network: "every
+    epoch" (it re-extracts augmented features or re-trains through the network each epoch), "once"
+    (it extracts the features once) or "never" (it only rescales the classifier's weights)."""
+    if rule not in PASS_RULES:
+        raise ValueError(f"passes_training_set({rule!r}); allowed: {', '.join(PASS_RULES)}")
+
+    def mark(method: T) -> T:
+        method.passes_training_set = rule  # type: ignore[attr-defined]
+        return method
+
+    return mark
 
 
 @TWO_STAGE.register("cRT")
+@passes_training_set("every epoch")
 def _crt(backbone: FrozenBackbone, seed: int, epochs: int = 10, lr: float = 0.1) -> tuple[nn.Module, dict]:
     return classifier_retraining(backbone, epochs, lr, seed), {"epochs": epochs, "lr": lr}
 
 
 @TWO_STAGE.register("tau-norm")
+@passes_training_set("never")
 def _tau_norm(backbone: FrozenBackbone, seed: int,
               grid: Sequence[float] = tuple(i / 10 for i in range(0, 21))) -> tuple[nn.Module, dict]:
     if backbone.data.val is None:
@@ -179,6 +199,7 @@ def _tau_norm(backbone: FrozenBackbone, seed: int,
 
 
 @TWO_STAGE.register("LWS")
+@passes_training_set("every epoch")
 def _lws(backbone: FrozenBackbone, seed: int, epochs: int = 10, lr: float = 0.1) -> tuple[nn.Module, dict]:
     head = learnable_weight_scaling(backbone, epochs, lr, seed)
     return head, {"epochs": epochs, "lr": lr, "scales": head.scales.detach().tolist()}

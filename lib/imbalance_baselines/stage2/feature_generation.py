@@ -17,7 +17,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from .decoupling import TWO_STAGE, FrozenBackbone, train_classifier
+from .decoupling import TWO_STAGE, FrozenBackbone, passes_training_set, train_classifier
 from ..tailcalib import TailCalib, l2_normalize
 from ..train.seeding import derive_seed
 
@@ -61,6 +61,7 @@ def _feature_generation(backbone: FrozenBackbone, seed: int, regenerate: bool, t
 
 
 @TWO_STAGE.register("TailCalib")
+@passes_training_set("once")
 def tailcalib_method(backbone: FrozenBackbone, seed: int, tukey_value: float = 1.0, alpha: float = 0.0,
                      topk: int = 3, epochs: int = 150, lr: float = 0.01,
                      momentum: float = 0.7) -> tuple[nn.Module, dict]:
@@ -69,6 +70,7 @@ def tailcalib_method(backbone: FrozenBackbone, seed: int, tukey_value: float = 1
 
 
 @TWO_STAGE.register("TailCalibX")
+@passes_training_set("every epoch")
 def tailcalibx_method(backbone: FrozenBackbone, seed: int, tukey_value: float = 1.0, alpha: float = 0.0,
                       topk: int = 3, epochs: int = 150, lr: float = 0.01,
                       momentum: float = 0.7) -> tuple[nn.Module, dict]:

@@ -39,7 +39,7 @@ from ..losses.checks import check_choice, check_number
 from ..losses.weights import class_balanced_weights
 from ..samplers import SAMPLERS
 from ..train.seeding import derive_seed
-from .decoupling import TWO_STAGE, FrozenBackbone
+from .decoupling import TWO_STAGE, FrozenBackbone, passes_training_set
 
 STAGE2_LOSSES = ("cb_softmax_bce", "cb_ce")
 
@@ -80,6 +80,7 @@ def class_balanced_loss(logits: Tensor, target: Tensor, weights: Tensor, form: s
 
 
 @TWO_STAGE.register("MaxNorm")
+@passes_training_set("every epoch")
 def maxnorm_method(backbone: FrozenBackbone, seed: int, epochs: int = 10, lr: float = 0.01,
                    weight_decay: float = 0.1, threshold: float = 0.1, beta: float = 0.9999,
                    loss: str = "cb_softmax_bce") -> tuple[nn.Module, dict]:

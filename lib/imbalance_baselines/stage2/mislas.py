@@ -48,7 +48,7 @@ from ..losses.smoothing import LabelAwareSmoothing, label_aware_epsilons
 from ..samplers import SAMPLERS
 from ..train.distributed import World
 from ..train.seeding import derive_seed
-from .decoupling import TWO_STAGE, FrozenBackbone
+from .decoupling import TWO_STAGE, FrozenBackbone, passes_training_set
 
 class ShiftedNetwork(nn.Module):
     """The stage-2 network: logits_c = s_c * classifier(features(x))_c, with the (possibly shifted)
@@ -114,6 +114,7 @@ def mislas_stage2(backbone: FrozenBackbone, seed: int, epochs: int, lr: float, l
 
 
 @TWO_STAGE.register("MiSLAS")
+@passes_training_set("every epoch")
 def _mislas(backbone: FrozenBackbone, seed: int, epochs: int = 10, lr: float = 0.1,
             lr_factor: float = 0.2, smooth_head: float = 0.4, smooth_tail: float = 0.1,
             shape: str = "concave", shift_bn: bool = True, momentum: float = 0.9,

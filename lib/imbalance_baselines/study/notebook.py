@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from ..paths import notebooks_dir
+from ..stage2 import training_passes
 from ..train.groups import RunState
 from .execute import DataCache, complete, result
 from .params import StudyParams, dataset_params, notebook_parameters, parse_study
@@ -32,21 +33,13 @@ from .report import caption, conclusion, results_table, write_study_results
 from .store import Store, resolve_device
 
 
-# Stage-2 methods that pass the training set through the network every epoch: cRT, LWS and
-# TailCalibX re-extract augmented features, MiSLAS re-trains on class-aware batches through the
-# (batch-norm-shifted) network, MaxNorm re-extracts features each epoch.
-PER_EPOCH_STAGE2 = ("cRT", "LWS", "TailCalibX", "MiSLAS", "MaxNorm")
-
-
 def images_seen(request: Request, data: Any) -> float:
     """Images the request's training drew: its sampler's draws over every epoch, its teachers', and
-    a stage-2 method's feature passes (one per epoch when it re-extracts features, else one)."""
+    a stage-2 method's passes of the training set through the network (``stage2.training_passes``)."""
     if isinstance(request, PosthocRequest):
         return images_seen(request.base, data)
     if isinstance(request, Stage2Request):
-        params = request.params
-        passes = params.get("epochs", 10) if request.stage2 in PER_EPOCH_STAGE2 else (
-            1 if request.stage2 == "TailCalib" else 0)
+        passes = training_passes(request.stage2, request.params)
         return images_seen(request.base, data) + passes * len(data.train)
     state = RunState.build(replace(request.spec, distill=None), data.train.labels, data.class_counts)
     own = sum(state.sampler.num_samples(epoch) for epoch in range(request.config.epochs))
