@@ -58,7 +58,9 @@ def training_passes(method: str, params: Mapping[str, Any]) -> int:
     """Passes of the training set through the network that stage-2 ``method`` makes with ``params``
     (its defaults where ``params`` is silent): one per epoch, one, or none, as the method is marked."""
     rule = TWO_STAGE.get(method).passes_training_set
-    return {"every epoch": {**method_parameters(method), **params}.get("epochs", 0), "once": 1, "never": 0}[rule]
+    if rule == "every epoch":
+        return {**method_parameters(method), **params}["epochs"]
+    return 1 if rule == "once" else 0
 
 
 def check_stage2(method: str, params: Mapping[str, Any], num_classes: int | None) -> None:
