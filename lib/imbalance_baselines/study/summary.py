@@ -86,9 +86,12 @@ BOOKKEEPING = {"checkpoint_every", "eval_every", "compile", "channels_last"}
 
 def recipe(record: RunRecord) -> dict[str, Any]:
     """What defines a run's configuration besides its method name and seed: the training config
-    (requested precision included), the model, loss, sampler and mix-up, the data draw, the stage-2
-    parameters. Two runs of one method name with different recipes are not seeds of one method."""
+    with the precision the run trained in (a run asked for "auto" that trained in fp32 is a seed of
+    the runs asked for fp32, as the store counts it; a bf16 or mixed one is not), the model, loss,
+    sampler and mix-up, the data draw, the stage-2 parameters. Two runs of one method name with
+    different recipes are not seeds of one method."""
     fields = {k: v for k, v in record.config.items() if k not in BOOKKEEPING}
+    fields["precision"] = record.precision
     fields.update({k: v for k, v in record.run.items() if k not in ("name", "seed")})
     fields["data draw"] = record.data.get("indices_hash")
     if record.stage2 is not None:
