@@ -24,6 +24,26 @@ def test_a_one_seed_method_gets_a_hollow_dot_and_no_interval():
     assert left < 47.0 - 2.7 and right > 50.0 and bottom >= 1.5 and top <= -0.5
 
 
+def test_an_interval_past_0_or_100_percent_is_cut_there_with_an_arrowhead():
+    # Two seeds each: 53 +- 48 runs to 101, 20 +- 41 to -21; cut at 100 and at 0.
+    table = pd.DataFrame({"top-1": [47.0, 53.0, 20.0], "±95%": [2.7, 48.0, 41.0], "seeds": [5, 2, 2]},
+                         index=["CE", "MiSLAS", "CE-DRW + SAM"])
+    ax = plots.method_comparison(table, baseline="CE").axes[0]
+    intervals = [list(line.get_xdata()) for line in ax.get_lines()
+                 if len(line.get_xdata()) == 2 and line.get_linestyle() == "-"]
+    assert np.allclose(intervals, [[44.3, 49.7], [5.0, 100.0], [0.0, 61.0]])
+    arrows = {line.get_marker(): (float(np.ravel(line.get_xdata())[0]), float(np.ravel(line.get_ydata())[0]))
+              for line in ax.get_lines() if line.get_marker() in ("<", ">")}
+    assert arrows == {">": (100.0, 1.0), "<": (0.0, 2.0)}
+    left, right = ax.get_xlim()
+    assert -3.0 <= left < 0.0 and 100.0 < right <= 103.0
+    assert "arrowhead" in ax.get_xlabel()
+    # Inside 0-100 nothing is cut and the label says nothing of it.
+    plain = plots.method_comparison(table.iloc[:1], baseline="CE").axes[0]
+    assert not [line for line in plain.get_lines() if line.get_marker() in ("<", ">")]
+    assert "arrowhead" not in plain.get_xlabel()
+
+
 def test_identical_lines_share_one_label_that_says_so():
     fig = plots.per_class_accuracy({"CE": [0.9, 0.5, 0.1], "LA": [0.8, 0.6, 0.4], "BS": [0.8, 0.6, 0.4]},
                                    [30, 17, 10])

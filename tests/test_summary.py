@@ -67,18 +67,22 @@ def test_one_method_name_with_two_recipes_is_two_rows_never_pooled_seeds(tmp_pat
     assert other["seeds"] == 1 and other["top-1"] == pytest.approx(40.0) and other["Δ vs CE"] == pytest.approx(-30.0)
 
 
-def test_seeds_pool_by_the_precision_they_trained_in_not_the_one_requested(tmp_path):
+def test_seeds_pool_whatever_precision_they_trained_in_and_a_same_seed_precision_twin_is_apart(tmp_path):
     def ce(seed, top1, requested, used):
         entry = record_entry("CE", seed, top1, precision=used, key=f"ce-{seed}-{requested}-{used}")
         entry["config"] = {"epochs": 200, "precision": requested}
         return entry
 
-    # Seed 0 asked for fp32, seed 1 asked for "auto" on an AVX2 machine (trained in fp32): one recipe,
-    # 2 seeds, mean 71; seed 2 asked for "auto" on a bf16 machine is another recipe.
-    _write(tmp_path, "s.json", [ce(0, 0.70, "fp32", "fp32"), ce(1, 0.72, "auto", "fp32"), ce(2, 0.60, "auto", "bf16")])
+    # Seed 0 asked for fp32; seed 1 asked for "auto" on an AVX2 machine (fp32), seed 2 on a bf16
+    # machine: three seeds of one recipe, as the store counts them, mean (70 + 72 + 77) / 3 = 73.
+    # Seed 0 again, asked for bf16: not a fourth seed (pooled, seed 0 would count twice) but its own row.
+    _write(tmp_path, "s.json", [ce(0, 0.70, "fp32", "fp32"), ce(1, 0.72, "auto", "fp32"), ce(2, 0.77, "auto", "bf16"),
+                                ce(0, 0.60, "bf16", "bf16")])
     board = summary.leaderboard(summary.finished_runs(tmp_path)).set_index("method")
-    assert board.loc["CE", "seeds"] == 2 and board.loc["CE", "top-1"] == pytest.approx(71.0)
-    assert board.loc["CE (precision bf16)", "seeds"] == 1
+    assert board.loc["CE", "seeds"] == 3 and board.loc["CE", "top-1"] == pytest.approx(73.0)
+    assert board.loc["CE", "precision"] == "bf16/fp32"  # the pooled precisions are said, not hidden
+    twin = board.loc["CE (precision bf16)"]
+    assert twin["seeds"] == 1 and twin["top-1"] == pytest.approx(60.0) and twin["Δ vs CE"] == pytest.approx(-10.0)
 
 
 def test_the_leaderboard_names_stage_2_epochs(tmp_path):

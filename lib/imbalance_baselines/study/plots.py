@@ -21,6 +21,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 
 sns.set_theme(style="whitegrid", context="notebook")
+PERCENT = (0.0, 100.0)  # the range of every metric drawn here: accuracies and ECE in percent
 
 
 def _caption(fig: Figure, caption: str | None) -> Figure:
@@ -147,8 +148,10 @@ def confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], title
 def method_comparison(table: Any, baseline: str | None = "CE", metric: str = "top-1",
                       caption: str | None = None) -> Figure:
     """A dot per method at its mean (percent) with its 95% t-interval as a line; a method with one
-    seed is drawn hollow, without a line (it has no interval), and says so in its label. The
-    baseline's mean is a dashed line. ``table``: ``report.results_table``."""
+    seed is drawn hollow, without a line (it has no interval), and says so in its label. An interval
+    past 0 or 100 % (two seeds: t = 12.7 times the sd over sqrt 2) is drawn to that end with an
+    arrowhead there, and the axis label says so. The baseline's mean is a dashed line.
+    ``table``: ``report.results_table``."""
     rows = table[table[metric].notna()] if metric in table else table.iloc[0:0]
     if rows.empty:
         return _nothing_yet("no finished run yet", caption)
@@ -156,10 +159,16 @@ def method_comparison(table: Any, baseline: str | None = "CE", metric: str = "to
     fig, ax = plt.subplots(figsize=(7, max(2.4, 0.32 * len(rows) + 1.3)))  # one row still gets a visible axis
     y = np.arange(len(rows))
     colour = sns.color_palette("muted")[0]
+    cut = False
     for position, (mean, half, seeds) in enumerate(zip(rows[metric], rows.get("±95%", [np.nan] * len(rows)),
                                                        rows["seeds"])):
         if seeds > 1 and np.isfinite(half):
-            ax.plot([mean - half, mean + half], [position, position], color=colour, lw=2)
+            low, high = max(mean - half, PERCENT[0]), min(mean + half, PERCENT[1])
+            ax.plot([low, high], [position, position], color=colour, lw=2)
+            for end, past, arrow in ((low, mean - half < PERCENT[0], "<"), (high, mean + half > PERCENT[1], ">")):
+                if past:
+                    ax.plot(end, position, arrow, color=colour, ms=6)
+                    cut = True
         ax.plot(mean, position, "o", color=colour, mfc=colour if seeds > 1 else "white", ms=6)
     if baseline is not None and baseline in rows.index:
         ax.axvline(rows.loc[baseline, metric], color="k", ls="--", lw=1, label=f"{baseline} mean")
@@ -167,7 +176,10 @@ def method_comparison(table: Any, baseline: str | None = "CE", metric: str = "to
     ax.set_yticks(y, names, fontsize=8)
     ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top, half a row of room around every dot
     ax.margins(x=0.08)
-    ax.set_xlabel(f"test {metric} (%): mean, line = 95% t-interval over seeds")
+    left, right = ax.get_xlim()
+    ax.set_xlim(max(left, PERCENT[0] - 3), min(right, PERCENT[1] + 3))  # room for an arrowhead, no more
+    ax.set_xlabel(f"test {metric} (%): mean, line = 95% t-interval over seeds"
+                  + ("\n(an arrowhead: the interval runs on past 0 or 100 %)" if cut else ""))
     return _caption(fig, caption)
 
 

@@ -77,7 +77,28 @@ def finished_runs(results_dir: str | Path) -> pd.DataFrame:
                 continue
             seen.add(identity)
             rows.append(_row(entry["method"], entry["seed"], record, entry.get("images")))
-    return _name_recipes(pd.DataFrame(rows))
+    return _name_recipes(_split_precision_clashes(pd.DataFrame(rows)))
+
+
+def _split_precision_clashes(runs: pd.DataFrame) -> pd.DataFrame:
+    """Two runs of one method, recipe and seed that differ in precision (an "auto" run trained in
+    bf16 and a later one asked for fp32) are not two seeds: of a seed listed twice, the run whose
+    precision is not the method's most common (ties: the first listed) keeps its precision in its
+    recipe, so ``_name_recipes`` names it apart."""
+    if runs.empty:
+        return runs
+    runs = runs.copy()
+    texts = runs["recipe"].map(lambda fields: json.dumps(fields, sort_keys=True, default=str))
+    identity = [runs[k] for k in KEYS + ["method"]] + [texts]
+    for _, part in runs.groupby(identity, sort=False, dropna=False):
+        twins = part["seed"].duplicated(keep=False)
+        if not twins.any():
+            continue
+        precisions = list(part["precision"])
+        common = max(dict.fromkeys(precisions), key=precisions.count)
+        for index in part.index[twins & (part["precision"] != common)]:
+            runs.at[index, "recipe"] = {**runs.at[index, "recipe"], "precision": runs.at[index, "precision"]}
+    return runs
 
 
 # Fields of a record's training config that change how it is logged or run, never what it learns.
@@ -86,12 +107,14 @@ BOOKKEEPING = {"checkpoint_every", "eval_every", "compile", "channels_last"}
 
 def recipe(record: RunRecord) -> dict[str, Any]:
     """What defines a run's configuration besides its method name and seed: the training config
-    with the precision the run trained in (a run asked for "auto" that trained in fp32 is a seed of
-    the runs asked for fp32, as the store counts it; a bf16 or mixed one is not), the model, loss,
-    sampler and mix-up, the data draw, the stage-2 parameters. Two runs of one method name with
-    different recipes are not seeds of one method."""
-    fields = {k: v for k, v in record.config.items() if k not in BOOKKEEPING}
-    fields["precision"] = record.precision
+    (but its precision), the model, loss, sampler and mix-up, the data draw, the stage-2 parameters.
+    Two runs of one method name with different recipes are not seeds of one method.
+
+    Precision is left out as the store leaves it out: a run asked for "auto" is satisfied by an fp32
+    or a bf16 record, so the seeds of one method pool whatever each trained in (90_precision measures
+    bf16 against fp32 on the same seeds) and every table says which precisions it pooled. Runs that
+    only precision tells apart on the same seed are split by ``_split_precision_clashes``."""
+    fields = {k: v for k, v in record.config.items() if k not in BOOKKEEPING and k != "precision"}
     fields.update({k: v for k, v in record.run.items() if k not in ("name", "seed")})
     fields["data draw"] = record.data.get("indices_hash")
     if record.stage2 is not None:
