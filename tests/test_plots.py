@@ -62,3 +62,27 @@ def test_per_class_ticks_name_each_class_with_its_size_head_first():
 def test_no_finished_run_gives_a_placeholder_not_an_empty_axis():
     fig = plots.method_comparison(pd.DataFrame(columns=["top-1", "±95%", "seeds"]))
     assert [t.get_text() for t in fig.axes[0].texts] == ["no finished run yet"]
+
+
+def test_a_run_that_shares_its_start_with_an_earlier_one_says_until_which_epoch():
+    # CE-DRW is CE until its switch (epoch 2 here): its line hides CE's there, so its label says so.
+    ce = [{"epoch": 1, "loss": 2.0, "test_acc": None}, {"epoch": 2, "loss": 1.5, "test_acc": 0.4},
+          {"epoch": 3, "loss": 1.0, "test_acc": 0.5}]
+    drw = ce[:2] + [{"epoch": 3, "loss": 1.2, "test_acc": 0.6}]
+    other = [{"epoch": 1, "loss": 2.1, "test_acc": None}] + ce[1:]  # differs at the first epoch: no shared start
+    fig = plots.training_curves({"CE": ce, "CE-DRW": drw, "Focal": other})
+    labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert labels == ["CE", "CE-DRW (= CE to epoch 2)", "Focal"]
+    whole = plots.training_curves({"CE": ce, "copy": list(ce)})  # identical throughout: one line
+    assert [t.get_text() for t in whole.axes[1].get_legend().get_texts()] == ["CE = copy (identical)"]
+
+
+def test_accuracy_axes_start_at_0():
+    per_class = plots.per_class_accuracy({"CE": [0.9, 0.5, 0.45]}, [30, 17, 10]).axes[0]
+    curves = plots.training_curves({"CE": [{"epoch": 1, "loss": 1.0, "test_acc": 0.4},
+                                           {"epoch": 2, "loss": 0.5, "test_acc": 0.45}]}).axes[1]
+    for ax in (per_class, curves):
+        bottom, top = ax.get_ylim()
+        assert bottom == 0.0 and 100.0 <= top <= 103.0
+    zoomed = plots.validation_curve({"0.0": 0.72, "1.0": 0.75}, 1.0).axes[0]
+    assert zoomed.get_ylim()[0] > 0.0 and "not from 0" in zoomed.get_ylabel()

@@ -93,3 +93,17 @@ def test_caption_names_a_weight_decay_other_than_the_protocols():
     text = report.caption([heavy], "quick")
     assert "4 epochs, weight decay 0.005, final epoch" in text
     assert "weight decay 0.0002/0.005" in report.caption([plain, heavy], "quick")
+
+
+def test_the_one_seed_figures_caption_names_only_the_seed_they_show():
+    from types import SimpleNamespace
+
+    from imbalance_baselines.study.notebook import StudyResults
+
+    results = StudyResults(SimpleNamespace(profile="full"),
+                           {("CE", 1): record(1, 0.72), ("CE", 0): record(0, 0.70), ("A", 2): record(2, 0.71),
+                            ("A", 0): None})
+    assert {m: r.seed for m, r in results.first().items()} == {"CE": 0, "A": 2}
+    assert "seeds [0, 1, 2]" in results.caption()
+    text = results.first_caption()
+    assert "seeds [0, 2]" in text and text.endswith("; each method's lowest finished seed")

@@ -86,6 +86,11 @@ class StudyResults:
                 out[method] = record
         return {method: out[method] for method in dict.fromkeys(m for m, _ in self.records) if method in out}
 
+    def first_caption(self) -> str:
+        """The caption of the figures drawn from ``first`` (per-class accuracy, curves, confusion,
+        weight norms): what produced those records alone, since they show one seed per method."""
+        return caption(list(self.first().values()), self.study.profile, "each method's lowest finished seed")
+
     def stage1(self) -> dict[str, RunRecord]:
         """Finished stage-1 records by method, lowest seed (the trained networks and their curves;
         stage-2 and post-hoc rows share their base's)."""

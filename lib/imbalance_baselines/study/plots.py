@@ -3,7 +3,8 @@
 Accuracies arrive as fractions and are drawn as percentages. Every figure takes a ``caption``
 (dataset copy, epochs, seeds, precision, machine, final epoch) shown under the axes, so a saved PNG
 says what produced it. Nothing misleads by construction: comparisons are dot plots with their
-intervals (no caps where there is no interval), and identical lines are merged and labelled so.
+intervals (no caps where there is no interval), identical lines are merged and labelled so, and a
+line that is an earlier one until some epoch says until when.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 
 sns.set_theme(style="whitegrid", context="notebook")
 PERCENT = (0.0, 100.0)  # the range of every metric drawn here: accuracies and ECE in percent
+ACCURACY_AXIS = (0.0, 102.0)  # accuracy axes start at 0 (no exaggerated gaps); room for a dot at 100
 
 
 def _caption(fig: Figure, caption: str | None) -> Figure:
@@ -107,18 +109,21 @@ def per_class_accuracy(accuracies: Mapping[str, Sequence[float]], train_counts: 
         ax.tick_params(axis="x", labelsize=7, labelrotation=30)
     ax.set_xlabel("training images of the class (log; head on the left)")
     ax.set_ylabel("test accuracy of the class (%)")
+    ax.set_ylim(*ACCURACY_AXIS)
     ax.legend(fontsize=7, ncol=2)
     return _caption(fig, caption)
 
 
 def training_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]],
                     caption: str | None = None) -> Figure:
-    """Training loss and test top-1 (%) per epoch, one line per run (identical runs share one)."""
+    """Training loss and test top-1 (%) per epoch, one line per run. Identical runs share one line;
+    a run that is the same run as an earlier one up to some epoch (CE-DRW and CE-DRS are CE until
+    the deferred switch, SPEC 4) says so in its label, since the later line hides the earlier there."""
     if not histories:
         return _nothing_yet("no finished run yet", caption)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    curves = _distinct({label: [(h["epoch"], h["loss"], h.get("test_acc")) for h in history]
-                        for label, history in histories.items()})
+    curves = _shared_prefixes(_distinct({label: [(h["epoch"], h["loss"], h.get("test_acc")) for h in history]
+                                         for label, history in histories.items()}))
     for label, points in curves.items():
         history = [{"epoch": e, "loss": loss, "test_acc": acc} for e, loss, acc in points]
         epochs = [h["epoch"] for h in history]
@@ -127,7 +132,7 @@ def training_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]],
         if tested:
             right.plot(*zip(*tested), marker="o", ms=3, lw=1, label=label)
     left.set(xlabel="epoch", ylabel="training loss", yscale="log")
-    right.set(xlabel="epoch", ylabel="test top-1 (%)")
+    right.set(xlabel="epoch", ylabel="test top-1 (%)", ylim=ACCURACY_AXIS)
     right.legend(fontsize=7, ncol=2)
     return _caption(fig, caption)
 
@@ -195,6 +200,20 @@ def _distinct(series: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _shared_prefixes(curves: Mapping[str, Sequence[tuple[Any, ...]]]) -> dict[str, Sequence[tuple[Any, ...]]]:
+    """Each curve's label extended by "(= <earlier curve> to epoch E)" when its points equal that
+    earlier curve's from the first epoch through epoch E (the longest such earlier curve)."""
+    labelled: dict[str, Sequence[tuple[Any, ...]]] = {}
+    for position, (label, points) in enumerate(curves.items()):
+        best, through = None, 0
+        for earlier, others in list(curves.items())[:position]:
+            shared = next((i for i, (a, b) in enumerate(zip(points, others)) if a != b), min(len(points), len(others)))
+            if shared > through:
+                best, through = earlier, shared
+        labelled[f"{label} (= {best} to epoch {points[through - 1][0]})" if best else label] = points
+    return labelled
+
+
 def weight_norms(norms: Mapping[str, Sequence[float]], class_names: Sequence[str],
                  caption: str | None = None) -> Figure:
     """Norm of each class's classifier vector (head class first): Kang et al. 2020, Fig. 2."""
@@ -211,12 +230,14 @@ def weight_norms(norms: Mapping[str, Sequence[float]], class_names: Sequence[str
 
 def validation_curve(scores: Mapping[float, float], chosen: float, xlabel: str = "tau",
                      caption: str | None = None) -> Figure:
-    """Validation balanced accuracy (%) against a post-hoc parameter, the chosen value marked."""
-    fig, ax = plt.subplots(figsize=(5, 3.4))
+    """Validation balanced accuracy (%) against a post-hoc parameter, the chosen value marked. The
+    value axis is zoomed to the curve (where its maximum lies is the point, not the size of a gap
+    between methods) and its label says it does not start at 0."""
+    fig, ax = plt.subplots(figsize=(6, 3.4))
     points = sorted((float(x), 100 * y) for x, y in scores.items())  # JSON keys arrive as strings
     ax.plot(*zip(*points), marker="o", ms=3)
     ax.axvline(chosen, color="k", ls="--", lw=1, label=f"chosen {xlabel} = {chosen:g}")
-    ax.set(xlabel=xlabel, ylabel="validation balanced accuracy (%)")
+    ax.set(xlabel=xlabel, ylabel="val. balanced acc. (%)\n(axis zoomed, not from 0)")
     ax.legend(fontsize=8)
     return _caption(fig, caption)
 
