@@ -1,10 +1,12 @@
 """Study tables and conclusions from records: seed intervals, paired differences, wording, wall time."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 
 from imbalance_baselines.study import report, stats
+from imbalance_baselines.study.notebook import StudyResults
 from imbalance_baselines.study.record import RunRecord, Stretch
 
 T975_DF2 = 4.302653  # evaluate.mean_and_interval tabulates it to 3 decimals (4.303): compare to 1e-3
@@ -96,10 +98,6 @@ def test_caption_names_a_weight_decay_other_than_the_protocols():
 
 
 def test_the_one_seed_figures_caption_names_only_the_seed_they_show():
-    from types import SimpleNamespace
-
-    from imbalance_baselines.study.notebook import StudyResults
-
     results = StudyResults(SimpleNamespace(profile="full"),
                            {("CE", 1): record(1, 0.72), ("CE", 0): record(0, 0.70), ("A", 2): record(2, 0.71),
                             ("A", 0): None})
